@@ -1,0 +1,192 @@
+"""Train E models of one architecture in one batched computation.
+
+The loss of *one* model, ``loss(params, (x, y))``, is lifted with ``torch.func.vmap`` over a
+leading axis ``E`` of the parameters (and of the minibatches, since every member has its own
+minibatch order), so one step of the whole ensemble is one batched forward/backward pass —
+batched matrix products instead of E small ones. Each member has its own init seed and its
+own data order; a member whose loss or parameters turn non-finite is frozen at its last
+finite parameters and marked diverged while the others go on.
+
+The result equals training each member alone with the same seed, batches and optimiser
+(``tests/test_ensemble.py`` checks exactly that against a per-model PyTorch loop).
+
+Shape letters: ``E`` members, ``N`` samples, ``B`` batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.func import grad_and_value, vmap
+
+from ._errors import LandscapeError
+from .functional import Batch, dataset_mean
+from .optim import Optimizer, Schedule, make_schedule
+from .params import Params, stack
+from .params import batch_size as _members
+
+__all__ = ["EnsembleResult", "batch_order", "stack_inits", "train_ensemble"]
+
+LossFn = Callable[[Params, Batch], Tensor]
+MetricFn = Callable[[Params, Batch], Tensor | dict[str, Tensor]]
+
+
+def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The permutation of ``n`` sample indices member ``seed`` visits in ``epoch``.
+
+    Public so a per-model reference loop can replay exactly the same minibatches.
+    """
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+@dataclass
+class EnsembleResult:
+    """Outcome of :func:`train_ensemble`.
+
+    Attributes:
+        params: final stacked parameters ``(E, ...)``; a diverged member keeps its last
+            finite parameters.
+        history: per-epoch metrics, each a ``(epochs + 1, E)`` tensor (row 0 is before
+            training): ``train_loss`` and, with ``eval_data``, ``test_*`` for each metric.
+        diverged: ``(E,)`` bool, members frozen because they went non-finite.
+        diverged_epoch: ``(E,)`` int, epoch of divergence (−1 if none).
+        steps: optimiser steps taken.
+    """
+
+    params: Params
+    history: dict[str, Tensor] = field(default_factory=dict)
+    diverged: Tensor | None = None
+    diverged_epoch: Tensor | None = None
+    steps: int = 0
+
+    def final(self, key: str) -> Tensor:
+        """Last row of ``history[key]``: shape ``(E,)``."""
+        return self.history[key][-1]
+
+
+def _all_finite(params: Mapping[str, Tensor], e: int) -> Tensor:
+    ok = torch.ones(e, dtype=torch.bool, device=next(iter(params.values())).device)
+    for v in params.values():
+        ok &= torch.isfinite(v.reshape(e, -1)).all(dim=1)
+    return ok
+
+
+def train_ensemble(
+    loss: LossFn,
+    params: Mapping[str, Tensor],
+    data: Batch,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int | None = None,
+    seeds: Sequence[int] | None = None,
+    schedule: Schedule | None = None,
+    eval_data: Batch | None = None,
+    metrics: MetricFn | None = None,
+    drop_last: bool = False,
+    eval_chunk: int | None = 4096,
+    callback: Callable[[int, dict[str, Tensor]], None] | None = None,
+) -> EnsembleResult:
+    """Train a stacked ensemble with minibatch (or full-batch) gradient steps.
+
+    Args:
+        loss: pure loss of one model, ``loss(params, (x, y)) -> scalar`` (e.g.
+            ``FunctionalModel(...).loss``).
+        params: stacked initial parameters, leading axis ``E`` (not modified).
+        data: training ``(x, y)`` tensors.
+        optimizer: :class:`~landscape.optim.SGD` or :class:`~landscape.optim.Adam`.
+        epochs: passes over the data.
+        batch_size: minibatch size; ``None`` for full-batch gradient descent.
+        seeds: one data-order seed per member (default ``0..E-1``); member ``e`` visits
+            ``batch_order(seeds[e], epoch, N)``.
+        schedule: learning rate per epoch (default: the optimiser's constant lr).
+        eval_data: held-out ``(x, y)`` evaluated each epoch with ``metrics``.
+        metrics: ``metrics(params, batch)`` returning a tensor or dict (default ``loss``);
+            keys are prefixed ``test_``.
+        drop_last: drop the last incomplete minibatch of each epoch.
+        eval_chunk: rows per chunk when evaluating dataset losses.
+        callback: called after each epoch with ``(epoch, latest metrics)``.
+
+    Returns:
+        :class:`EnsembleResult`.
+    """
+    e = _members(params)
+    x, y = data
+    n = x.shape[0]
+    device = next(iter(params.values())).device
+    x, y = x.to(device), y.to(device)
+    if epochs < 0:
+        raise LandscapeError(f"epochs must be >= 0, got {epochs}")
+    if batch_size is not None and not 0 < batch_size <= n:
+        raise LandscapeError(f"batch_size must be in 1..{n} (the sample count), got {batch_size}")
+    seeds = list(range(e)) if seeds is None else [int(s) for s in seeds]
+    if len(seeds) != e:
+        raise LandscapeError(f"seeds has {len(seeds)} entries for an ensemble of E={e}")
+    schedule = schedule or make_schedule("constant", lr=optimizer.lr)
+    metrics = metrics or (lambda p, b: loss(p, b))
+
+    step_full = vmap(grad_and_value(loss), in_dims=(0, None))
+    step_mini = vmap(grad_and_value(loss), in_dims=(0, 0))
+    eval_loss = vmap(loss, in_dims=(0, None))
+    eval_metrics = vmap(metrics, in_dims=(0, None))
+
+    params = {k: v.detach().clone() for k, v in params.items()}
+    state = optimizer.init(params)
+    active = torch.ones(e, dtype=torch.bool, device=device)
+    diverged_epoch = torch.full((e,), -1, dtype=torch.int64)
+    history: dict[str, list[Tensor]] = {}
+
+    def record(epoch: int) -> dict[str, Tensor]:
+        with torch.no_grad():
+            row = {"train_loss": dataset_mean(eval_loss, params, (x, y), eval_chunk)}
+            if eval_data is not None:
+                out = dataset_mean(eval_metrics, params, eval_data, eval_chunk)
+                out = out if isinstance(out, dict) else {"loss": out}
+                row.update({f"test_{k}": v for k, v in out.items()})
+        for k, v in row.items():
+            history.setdefault(k, []).append(v.detach().cpu())
+        return row
+
+    record(0)
+    steps = 0
+    for epoch in range(epochs):
+        lr = schedule(epoch)
+        if batch_size is None:
+            starts = [None]
+        else:
+            orders = torch.as_tensor(np.stack([batch_order(s, epoch, n) for s in seeds]), device=device)
+            last = n - (n % batch_size) if drop_last else n
+            starts = range(0, last, batch_size)
+        for start in starts:
+            if start is None:
+                grads, values = step_full(params, (x, y))
+            else:
+                idx = orders[:, start : start + batch_size]
+                grads, values = step_mini(params, (x[idx], y[idx]))
+            new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=active)
+            ok = torch.isfinite(values) & _all_finite(new_params, e)
+            newly = active & ~ok
+            if newly.any():
+                diverged_epoch[newly.cpu()] = epoch
+                active = active & ok
+                new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=active)
+            params, state = new_params, new_state
+            steps += 1
+        row = record(epoch + 1)
+        if callback is not None:
+            callback(epoch, row)
+    return EnsembleResult(
+        params=params,
+        history={k: torch.stack(v) for k, v in history.items()},
+        diverged=(~active).cpu(),
+        diverged_epoch=diverged_epoch,
+        steps=steps,
+    )
+
+
+def stack_inits(init: Callable[[int], Params], seeds: Sequence[int]) -> Params:
+    """Stack ``init(seed)`` for every seed (``E = len(seeds)``)."""
+    return stack([init(int(s)) for s in seeds])

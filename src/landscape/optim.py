@@ -1,0 +1,175 @@
+"""Pure optimisers on params dicts: ``state = opt.init(params)``, ``params, state = opt.update(...)``.
+
+The update is elementwise, so the same code steps one model or a whole stacked ensemble
+(leading axis ``E``) — or a string of beads — at once. The arithmetic follows
+``torch.optim.SGD`` and ``torch.optim.Adam`` operation for operation, so a batched run equals
+a per-model PyTorch loop to float rounding. ``active`` (a bool ``(E,)`` mask) freezes
+members: their parameters and optimiser state are left untouched.
+
+Learning-rate schedules are functions of the epoch (like PyTorch schedulers stepped once
+per epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ._errors import LandscapeError, check_choice
+from .params import Params
+
+__all__ = ["SGD", "Adam", "Optimizer", "make_optimizer", "make_schedule"]
+
+OptState = dict[str, Params | int]
+
+
+def _masked(new: Tensor, old: Tensor, active: Tensor | None) -> Tensor:
+    if active is None:
+        return new
+    mask = active.reshape(-1, *([1] * (new.dim() - 1)))
+    return torch.where(mask, new, old)
+
+
+@dataclass(frozen=True)
+class SGD:
+    """SGD with optional (Nesterov) momentum and L2 weight decay, as ``torch.optim.SGD``."""
+
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+            raise LandscapeError(
+                f"SGD needs lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={self.lr}, "
+                f"momentum={self.momentum}, weight_decay={self.weight_decay}"
+            )
+        if self.nesterov and self.momentum == 0:
+            raise LandscapeError("nesterov=True needs momentum > 0")
+
+    def init(self, params: Mapping[str, Tensor]) -> OptState:
+        state: OptState = {"step": 0}
+        if self.momentum:
+            state["buf"] = {k: torch.zeros_like(v) for k, v in params.items()}
+        return state
+
+    def update(
+        self,
+        grads: Mapping[str, Tensor],
+        state: OptState,
+        params: Mapping[str, Tensor],
+        lr: float | None = None,
+        active: Tensor | None = None,
+    ) -> tuple[Params, OptState]:
+        lr = self.lr if lr is None else lr
+        first = state["step"] == 0
+        new_params, new_buf = {}, {}
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            if self.momentum:
+                b = g.clone() if first else state["buf"][k] * self.momentum + g
+                new_buf[k] = _masked(b, state["buf"][k], active)
+                g = g + self.momentum * b if self.nesterov else b
+            new_params[k] = _masked(p - lr * g, p, active)
+        new_state: OptState = {"step": state["step"] + 1}
+        if self.momentum:
+            new_state["buf"] = new_buf
+        return new_params, new_state
+
+
+@dataclass(frozen=True)
+class Adam:
+    """Adam (Kingma & Ba 2015) with L2 weight decay, as ``torch.optim.Adam``."""
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1 or self.eps <= 0:
+            raise LandscapeError(
+                f"Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got lr={self.lr}, "
+                f"betas=({self.beta1}, {self.beta2}), eps={self.eps}"
+            )
+
+    def init(self, params: Mapping[str, Tensor]) -> OptState:
+        return {
+            "step": 0,
+            "m": {k: torch.zeros_like(v) for k, v in params.items()},
+            "v": {k: torch.zeros_like(v) for k, v in params.items()},
+        }
+
+    def update(
+        self,
+        grads: Mapping[str, Tensor],
+        state: OptState,
+        params: Mapping[str, Tensor],
+        lr: float | None = None,
+        active: Tensor | None = None,
+    ) -> tuple[Params, OptState]:
+        lr = self.lr if lr is None else lr
+        t = state["step"] + 1
+        bc1 = 1 - self.beta1**t
+        bc2_sqrt = math.sqrt(1 - self.beta2**t)
+        new_p, new_m, new_v = {}, {}, {}
+        for k, p in params.items():
+            g = grads[k]
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            m = torch.lerp(state["m"][k], g, 1 - self.beta1)
+            v = state["v"][k] * self.beta2 + (1 - self.beta2) * g * g
+            denom = v.sqrt() / bc2_sqrt + self.eps
+            p_new = p - (lr / bc1) * (m / denom)
+            new_p[k] = _masked(p_new, p, active)
+            new_m[k] = _masked(m, state["m"][k], active)
+            new_v[k] = _masked(v, state["v"][k], active)
+        return new_p, {"step": t, "m": new_m, "v": new_v}
+
+
+Optimizer = SGD | Adam
+
+
+def make_optimizer(name: str, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
+    """``"sgd"`` or ``"adam"`` by name."""
+    check_choice("optimizer", name, ("sgd", "adam"))
+    if name == "sgd":
+        return SGD(lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return Adam(lr=lr, weight_decay=weight_decay)
+
+
+Schedule = Callable[[int], float]
+ScheduleName = Literal["constant", "step", "exponential", "inverse"]
+
+
+def make_schedule(
+    name: ScheduleName = "constant",
+    lr: float = 0.1,
+    gamma: float = 0.1,
+    step_size: int = 30,
+    c: float = 0.01,
+) -> Schedule:
+    """Learning rate as a function of the epoch ``t`` (0-based).
+
+    ``constant``: lr; ``step``: lr·gamma^⌊t/step_size⌋ (``StepLR``); ``exponential``:
+    lr·gamma^t (``ExponentialLR``); ``inverse``: lr / (1 + c·t).
+    """
+    check_choice("schedule", name, ("constant", "step", "exponential", "inverse"))
+    if name == "constant":
+        return lambda t: lr
+    if name == "step":
+        if step_size <= 0:
+            raise LandscapeError(f"step_size must be positive, got {step_size}")
+        return lambda t: lr * gamma ** (t // step_size)
+    if name == "exponential":
+        return lambda t: lr * gamma**t
+    return lambda t: lr / (1 + c * t)
