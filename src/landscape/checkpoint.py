@@ -120,10 +120,10 @@ def load(
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not ours"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    except Exception as err:
         raise CheckpointError(
-            f"{path} is not a landscape checkpoint (torch.load failed: {first[:160]})"
+            f"{path} is not a landscape checkpoint (torch.load(weights_only=True) could not "
+            f"read it: {type(err).__name__})"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
@@ -142,7 +142,7 @@ def load(
     if payload.get("spec") is not None:
         try:
             spec = spec_from_dict(payload["spec"])
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             raise CheckpointError(f"{path}: {err}") from None
     expected = _expected_shapes(spec, model)
     if expected is not None:
@@ -160,7 +160,9 @@ def load(
                 )
         params = {k: params[k] for k in expected}
     if not allow_nonfinite:
-        bad = [k for k, v in params.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        bad = [
+            k for k, v in params.items() if v.is_floating_point() and not torch.isfinite(v).all()
+        ]
         if bad:
             raise CheckpointError(
                 f"{path}: non-finite values (NaN or inf) in {bad}; "

@@ -80,9 +80,7 @@ class Dataset:
         """The natural loss name for the task (cross-entropy or mean squared error)."""
         return "cross_entropy" if self.task == "classification" else "mse"
 
-    def to(
-        self, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
-    ) -> Dataset:
+    def to(self, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Dataset:
         """A copy on ``device``; inputs (and regression targets) cast to ``dtype``."""
 
         def cast(t: Tensor, is_target: bool) -> Tensor:
@@ -166,7 +164,9 @@ def _classification(
     dtype: torch.dtype,
 ) -> Dataset:
     tr, te = _split(len(x), test_fraction, seed)
-    xtr, xte = _standardize(x[tr].astype(np.float64), x[te].astype(np.float64), standardize, max_value)
+    xtr, xte = _standardize(
+        x[tr].astype(np.float64), x[te].astype(np.float64), standardize, max_value
+    )
     return Dataset(
         name,
         torch.as_tensor(xtr, dtype=dtype),
@@ -196,8 +196,15 @@ def digits(
 
     bunch = load_digits()
     return _classification(
-        "digits", bunch.data, bunch.target, seed, test_fraction, standardize, 16.0,
-        {"image_size": 8}, dtype,
+        "digits",
+        bunch.data,
+        bunch.target,
+        seed,
+        test_fraction,
+        standardize,
+        16.0,
+        {"image_size": 8},
+        dtype,
     )
 
 
@@ -245,7 +252,11 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             f"{path}: header says shape {shape} ({expected} bytes) but {len(raw) - header} "
             "bytes follow; the file is truncated or not IDX"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None = None) -> Path:
@@ -258,7 +269,10 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     codes = {np.dtype(v).newbyteorder("="): k for k, v in _IDX_TYPES.items()}
     native = array.dtype.newbyteorder("=")
     if native not in codes:
-        raise DataError(f"write_idx cannot store dtype {array.dtype}; use uint8/int8/int16/int32/float32/float64")
+        raise DataError(
+            f"write_idx cannot store dtype {array.dtype}; "
+            "use uint8, int8, int16, int32, float32 or float64"
+        )
     code = codes[native]
     body = array.astype(np.dtype(_IDX_TYPES[code]), copy=False).tobytes()
     header = bytes([0, 0, code, array.ndim]) + b"".join(
@@ -411,7 +425,13 @@ def polynomial(
     xtr, ytr = make(n_train)
     xte, yte = make(n_test)
     return Dataset(
-        kind, xtr, ytr, xte, yte, "regression", 0,
+        kind,
+        xtr,
+        ytr,
+        xte,
+        yte,
+        "regression",
+        0,
         {"formula": formula, "noise": noise, "seed": seed},
     )
 
@@ -444,7 +464,13 @@ def teacher_student(
     xtr, ytr = make(n_train)
     xte, yte = make(n_test)
     ds = Dataset(
-        "teacher-student", xtr, ytr, xte, yte, "regression", 0,
+        "teacher-student",
+        xtr,
+        ytr,
+        xte,
+        yte,
+        "regression",
+        0,
         {"d": d, "k": k, "noise": noise, "seed": seed},
     )
     return ds, torch.as_tensor(teacher, dtype=dtype)

@@ -157,7 +157,9 @@ def train_ensemble(
         if batch_size is None:
             starts = [None]
         else:
-            orders = torch.as_tensor(np.stack([batch_order(s, epoch, n) for s in seeds]), device=device)
+            orders = torch.as_tensor(
+                np.stack([batch_order(s, epoch, n) for s in seeds]), device=device
+            )
             last = n - (n % batch_size) if drop_last else n
             starts = range(0, last, batch_size)
         for start in starts:

@@ -36,7 +36,7 @@ __all__ = [
 
 Batch = tuple[Tensor, Tensor]
 #: a (inputs, targets) pair of tensors, or any iterable of such batches (e.g. a DataLoader)
-Data = Union[Batch, Iterable[Batch]]
+Data = Union[Batch, Iterable[Batch]]  # noqa: UP007 - a runtime alias, kept 3.10-safe
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -73,7 +73,7 @@ LOSSES: dict[str, LossFn] = {
 
 
 def get_loss(loss: str | LossFn) -> LossFn:
-    """Resolve a loss name (``cross_entropy``, ``mse``, ``mae``, ``bce``) or pass a callable through.
+    """Resolve a loss name (``cross_entropy``, ``mse``, ``mae``, ``bce``); pass callables through.
 
     A callable must map ``(output, target)`` to the *mean* loss over the batch.
     """
@@ -106,7 +106,8 @@ class FunctionalModel:
         >>> fm = FunctionalModel(torch.nn.Linear(3, 2), loss="cross_entropy")
         >>> p = fm.params()
         >>> x, y = torch.randn(5, 3), torch.tensor([0, 1, 0, 1, 1])
-        >>> bool(torch.isclose(fm.loss(p, (x, y)), F.cross_entropy(x @ p["weight"].T + p["bias"], y)))
+        >>> logits = x @ p["weight"].T + p["bias"]
+        >>> bool(torch.isclose(fm.loss(p, (x, y)), F.cross_entropy(logits, y)))
         True
     """
 

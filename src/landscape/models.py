@@ -7,7 +7,8 @@ draws a seeded initialisation as a params dict (the schemes the reproduced paper
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+import itertools
+from typing import Annotated, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,8 +19,8 @@ from .params import Params
 
 __all__ = [
     "ACTIVATIONS",
-    "CNNSpec",
     "MLP",
+    "CNNSpec",
     "MLPSpec",
     "ModelSpec",
     "SmallCNN",
@@ -112,7 +113,7 @@ class CNNSpec(_Spec):
         return f"CNN {self.in_channels}×{self.image_size}² conv[{ch}] → {self.out_features}"
 
 
-ModelSpec = Annotated[Union[MLPSpec, CNNSpec], Field(discriminator="kind")]
+ModelSpec = Annotated[MLPSpec | CNNSpec, Field(discriminator="kind")]
 
 
 def spec_from_dict(data: dict) -> MLPSpec | CNNSpec:
@@ -139,7 +140,7 @@ class MLP(nn.Module):
         self.spec = spec
         sizes = (spec.in_features, *spec.widths, spec.out_features)
         self.layers = nn.ModuleList(
-            nn.Linear(a, b, bias=spec.bias) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            nn.Linear(a, b, bias=spec.bias) for a, b in itertools.pairwise(sizes)
         )
         self.act = ACTIVATIONS[spec.activation]()
         self.out_act = nn.Sigmoid() if spec.output_activation == "sigmoid" else nn.Identity()

@@ -1,4 +1,4 @@
-"""Pure optimisers on params dicts: ``state = opt.init(params)``, ``params, state = opt.update(...)``.
+"""Pure optimisers on params dicts: ``opt.init(params)``, then ``opt.update(grads, state, params)``.
 
 The update is elementwise, so the same code steps one model or a whole stacked ensemble
 (leading axis ``E``) — or a string of beads — at once. The arithmetic follows
@@ -139,7 +139,9 @@ class Adam:
 Optimizer = SGD | Adam
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
+def make_optimizer(
+    name: str, lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+) -> Optimizer:
     """``"sgd"`` or ``"adam"`` by name."""
     check_choice("optimizer", name, ("sgd", "adam"))
     if name == "sgd":

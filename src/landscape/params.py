@@ -157,7 +157,7 @@ def flatten(params: Mapping[str, Tensor], batch_dims: int = 0) -> Tensor:
 
 
 def unflatten(vector: Tensor, like: Mapping[str, Tensor | torch.Size | Sequence[int]]) -> Params:
-    """Inverse of :func:`flatten`: split ``vector`` (``(*batch, P)``) into tensors shaped like ``like``.
+    """Inverse of :func:`flatten`: split ``vector (*batch, P)`` into tensors shaped like ``like``.
 
     ``like`` maps names to tensors (of one model) or to shapes. Leading axes of ``vector``
     beyond the last one become leading batch axes of every output tensor.
@@ -180,7 +180,7 @@ def unflatten(vector: Tensor, like: Mapping[str, Tensor | torch.Size | Sequence[
         )
     batch = vector.shape[:-1]
     pieces = torch.split(vector, sizes, dim=-1)
-    return {k: p.reshape(*batch, *s) for (k, s), p in zip(shapes.items(), pieces, strict=True)}
+    return {k: p.reshape((*batch, *s)) for (k, s), p in zip(shapes.items(), pieces, strict=True)}
 
 
 def stack(params_list: Sequence[Mapping[str, Tensor]]) -> Params:
@@ -208,9 +208,7 @@ def batch_size(params: Mapping[str, Tensor]) -> int:
     sizes = {k: (v.shape[0] if v.dim() else None) for k, v in params.items()}
     values = set(sizes.values())
     if None in values or len(values) != 1:
-        raise LandscapeError(
-            f"stacked params must share one leading dimension E, got {sizes}"
-        )
+        raise LandscapeError(f"stacked params must share one leading dimension E, got {sizes}")
     return values.pop()
 
 
@@ -287,7 +285,8 @@ def filter_normalize(
     one_d: Literal["zero", "scale"] = "zero",
     eps: float = 1e-10,
 ) -> Params:
-    """Filter-normalise a direction (Li et al. 2018, *Visualizing the Loss Landscape of Neural Nets*).
+    """Filter-normalise a direction (Li et al. 2018, *Visualizing the Loss Landscape of Neural
+    Nets*).
 
     For every tensor with ≥ 2 dimensions (linear weights ``(out, in)``, conv filters
     ``(out, in, kh, kw)``), each output row/filter ``d_i`` is rescaled to the norm of the

@@ -1,0 +1,414 @@
+"""The ``landscape`` command line: thin, parses and calls the library.
+
+User errors (missing file, bad config, bad flag value) print one line and exit non-zero;
+``--debug`` shows the traceback instead. ``--quiet`` hides progress bars and notes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from ._errors import LandscapeError
+
+try:  # typer >= 0.20 vendors click; its usage errors derive from TyperException
+    from typer import TyperException as _UsageError
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import ClickException as _UsageError
+
+app = typer.Typer(
+    name="landscape",
+    help="See and measure the optimization landscape of neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="List, show and export recorded runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+_state = {"debug": False, "quiet": False}
+
+# ---------------------------------------------------------------- shared options
+StoreOpt = Annotated[
+    Path, typer.Option("--store", help="Run store database (a folder per run sits beside it).")
+]
+DEFAULT_STORE_PATH = Path("runs/landscape.db")
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config; overrides the preset.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config value: KEY=VALUE (repeatable)."),
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option("--device", help="Torch device: cpu (default) or cuda.")
+]
+ExecOpt = Annotated[str, typer.Option("--executor", help="Where tasks run: serial or process.")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", min=1, help="Processes for --executor process.")
+]
+NewOpt = Annotated[
+    bool, typer.Option("--new", help="Start a new run instead of resuming an unfinished one.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"landscape {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or notes.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """See and measure the optimization landscape of neural networks.
+
+    Global flags (--quiet, --debug) may also be given after the command.
+    """
+    from .runtime.progress import set_quiet
+
+    _state["quiet"] = quiet
+    _state["debug"] = debug
+    set_quiet(quiet)
+
+
+def _note(msg: str) -> None:
+    if not _state["quiet"]:
+        out.print(msg)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """Render a list of row dicts as a rich table on stdout."""
+    if not rows:
+        out.print(f"{title}: (no rows)")
+        return
+    table = Table(title=title, title_justify="left")
+    for col in rows[0]:
+        numeric = isinstance(rows[0][col], int | float)
+        table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c)) for c in rows[0]))
+    out.print(table)
+
+
+def _open_store(path: Path):
+    from .runtime.store import Store
+
+    return Store(path)
+
+
+def _overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
+    from .runtime.config import parse_overrides
+
+    merged = parse_overrides(sets or [])
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return merged
+
+
+def _run_experiment(
+    name: str,
+    size: str,
+    config: Path | None,
+    sets: list[str] | None,
+    store_path: Path,
+    executor: str,
+    workers: int | None,
+    new: bool,
+    **flags: Any,
+) -> Any:
+    from .experiments import build_config, execute
+    from .runtime.executor import make_executor
+
+    cfg = build_config(name, size, config, _overrides(sets, **flags))
+    ex = make_executor(executor, workers)
+    with _open_store(store_path) as store:
+        result = execute(name, cfg, store, ex, resume=not new)
+    _note(f"run {result.run_id}{' (resumed)' if result.resumed else ''}  →  {result.folder}")
+    for title, rows in result.tables.items():
+        print_table(title, rows)
+    for note in result.notes:
+        _note(note)
+    for fig in result.figures:
+        _note(f"figure: {fig}")
+    return result
+
+
+# ---------------------------------------------------------------- demo
+@app.command()
+def demo(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="The larger preset.")] = False,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    executor: ExecOpt = "serial",
+    workers: WorkersOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Train a small digits MLP ensemble in one batched pass, save the best, print a table."""
+    _run_experiment(
+        "demo",
+        "full" if full else "quick",
+        config,
+        set_,
+        store,
+        executor,
+        workers,
+        new,
+        device=device,
+    )
+
+
+# ---------------------------------------------------------------- inspect
+@app.command()
+def inspect(
+    checkpoint: Annotated[Path, typer.Argument(help="A landscape checkpoint (.ckpt).")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Dataset to evaluate on: digits, mnist, quadratic, cubic."),
+    ] = None,
+    mnist_dir: Annotated[
+        Path | None,
+        typer.Option("--mnist-dir", help="Folder with the MNIST IDX files (for --data mnist)."),
+    ] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Architecture and parameter count of a checkpoint; with --data, its loss and accuracy."""
+    from . import checkpoint as ckpt_mod
+    from .experiments._base import resolve_device
+    from .params import num_params
+
+    ck = ckpt_mod.load(checkpoint)
+    arch = ck.spec.describe() if ck.spec is not None else "(user architecture: no spec)"
+    out.print(f"[bold]{checkpoint}[/bold]: {arch}, {num_params(ck.params):,} parameters")
+    rows = [
+        {
+            "tensor": k,
+            "shape": "×".join(map(str, v.shape)) or "scalar",
+            "numel": v.numel(),
+            "dtype": str(v.dtype).removeprefix("torch."),
+            "norm": float(v.float().norm()),
+        }
+        for k, v in ck.params.items()
+    ]
+    print_table("parameters", rows)
+    if ck.meta:
+        out.print("meta: " + json.dumps(ck.meta, default=str))
+    if data is None:
+        return
+    dev = resolve_device(device or "cpu")
+    ds = _load_data_for(data, ck.meta, mnist_dir, dtype=next(iter(ck.params.values())).dtype)
+    if ck.spec is None:
+        raise LandscapeError("--data needs a checkpoint with a model spec (saved by landscape)")
+    if ds.in_features != ck.spec.in_features if hasattr(ck.spec, "in_features") else False:
+        raise LandscapeError(
+            f"dataset {data!r} has {ds.in_features} input features but the model expects "
+            f"{ck.spec.in_features}"
+        )
+    rows = _evaluate(ck, ds, dev)
+    print_table(f"{arch} on {data}", rows)
+
+
+def _load_data_for(name: str, meta: dict, mnist_dir: Path | None, dtype: Any):
+    from . import data as data_mod
+
+    opts: dict[str, Any] = {}
+    saved = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    seed = int(saved.get("seed", 0)) if saved.get("name") == name else 0
+    if name == "mnist":
+        if mnist_dir is None:
+            raise LandscapeError(
+                "--data mnist needs --mnist-dir DIR (the folder with the IDX files)"
+            )
+        opts["directory"] = mnist_dir
+    return data_mod.load(name, seed=seed, dtype=dtype, **opts)
+
+
+def _evaluate(ck: Any, ds: Any, device: Any) -> list[dict[str, Any]]:
+    from .functional import FunctionalModel, dataset_mean
+
+    loss = ck.meta.get("loss", ds.loss)
+    fm = FunctionalModel(ck.build(), loss=loss)
+    params = {k: v.to(device) for k, v in ck.params.items()}
+    fm.module.to(device)
+    fm.buffers = {k: v.to(device) for k, v in fm.buffers.items()}
+    rows = []
+    for split, batch in (("train", ds.train), ("test", ds.test)):
+        m = dataset_mean(fm.metrics, params, batch, chunk_size=4096)
+        row: dict[str, Any] = {
+            "split": split,
+            "samples": int(batch[0].shape[0]),
+            f"loss ({loss})": float(m["loss"]),
+        }
+        if "accuracy" in m:
+            row["accuracy"] = float(m["accuracy"])
+            row["error"] = 1.0 - float(m["accuracy"])
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- runs
+@runs_app.command("list")
+def runs_list(
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", "-e", help="Only this experiment.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
+) -> None:
+    """Recorded runs, newest first."""
+    if not store.exists():
+        raise LandscapeError(
+            f"no run store at {store}; run an experiment first (e.g. landscape demo)"
+        )
+    with _open_store(store) as st:
+        runs = st.runs(experiment, limit)
+        rows = []
+        for r in runs:
+            done = len(st.done_keys(r.id))
+            rows.append(
+                {
+                    "id": r.id,
+                    "experiment": r.experiment,
+                    "status": r.shown_status,
+                    "tasks done": done,
+                    "seconds": round(r.duration, 1) if r.duration else "",
+                    "commit": r.git_commit or "",
+                }
+            )
+    print_table(f"runs in {store}", rows)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
+    store: StoreOpt = DEFAULT_STORE_PATH,
+) -> None:
+    """One run: config, status, timings, tasks, final metrics, files."""
+    if not store.exists():
+        raise LandscapeError(f"no run store at {store}")
+    with _open_store(store) as st:
+        r = st.get_run(run_id)
+        out.print(
+            f"[bold]{r.id}[/bold]  {r.experiment}  status={r.shown_status}  seed={r.seed}  "
+            f"commit={r.git_commit or '-'}  duration={r.duration or 0:.1f}s"
+        )
+        if r.error:
+            out.print(f"error: {r.error}")
+        out.print("config: " + json.dumps(r.config, sort_keys=True))
+        out.print(f"tasks done: {len(st.done_keys(r.id))}")
+        last: dict[str, tuple[int, float]] = {}
+        for key, step, value in st.metrics(r.id):
+            last[key] = (step, value)
+        if last:
+            print_table(
+                "metrics (last step)",
+                [{"key": k, "step": s, "value": v} for k, (s, v) in last.items()],
+            )
+        if r.folder.is_dir():
+            files = sorted(p.name for p in r.folder.iterdir() if p.is_file())
+            out.print(f"folder: {r.folder}  files: {', '.join(files) if files else '-'}")
+
+
+@runs_app.command("export")
+def runs_export(
+    run_id: Annotated[str | None, typer.Argument(help="Only this run (default: all).")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: csv.")] = "csv",
+    table: Annotated[
+        str, typer.Option("--table", "-t", help="runs, metrics or tasks.")
+    ] = "metrics",
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default stdout).")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+) -> None:
+    """Export runs, metrics or tasks as CSV."""
+    if fmt != "csv":
+        raise LandscapeError(f"--format {fmt!r} is not supported; allowed: csv")
+    if not store.exists():
+        raise LandscapeError(f"no run store at {store}")
+    with _open_store(store) as st:
+        text = st.export_csv(table, run_id)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        _note(f"wrote {output}")
+
+
+# ---------------------------------------------------------------- entry point
+_GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
+
+
+def _hoist_global_flags(argv: list[str]) -> list[str]:
+    """Let --quiet/--debug appear anywhere: move them before the command."""
+    flags = [a for a in argv if a in _GLOBAL_FLAGS]
+    rest = [a for a in argv if a not in _GLOBAL_FLAGS]
+    return flags + rest
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        app(args=_hoist_global_flags(argv), prog_name="landscape", standalone_mode=False)
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        _err("aborted")
+        return 130
+    except _UsageError as e:
+        if debug:
+            raise
+        if type(e).__name__ == "NoArgsIsHelpError":  # help was shown: not an error
+            return 0
+        _err(f"error: {_one_line(e.format_message())}")
+        return e.exit_code or 2
+    except KeyboardInterrupt:
+        _err("interrupted; run the same command again to resume where it stopped")
+        return 130
+    except LandscapeError as e:
+        if debug:
+            raise
+        _err(f"error: {_one_line(e)}")
+        return 1
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        if debug:
+            raise
+        _err(f"error: {_one_line(e)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

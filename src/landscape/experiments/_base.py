@@ -1,0 +1,144 @@
+"""What every experiment shares: presets, the run lifecycle, devices, result records."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import field_validator
+
+from .._errors import LandscapeError, check_choice
+from ..runtime.config import StrictModel, load_config, read_yaml
+from ..runtime.executor import Executor
+from ..runtime.store import Store
+
+__all__ = [
+    "EXPERIMENTS",
+    "ExperimentConfig",
+    "Result",
+    "execute",
+    "get_experiment",
+    "preset",
+    "resolve_device",
+    "torch_dtype",
+]
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+#: reproduced experiments: name → module (imported lazily)
+EXPERIMENTS: dict[str, str] = {
+    "demo": "landscape.experiments.demo",
+}
+
+
+class ExperimentConfig(StrictModel):
+    """Fields every experiment config has."""
+
+    seed: int = 0
+    device: str = "cpu"
+    dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        try:
+            torch.device(v)
+        except (RuntimeError, TypeError):
+            raise ValueError(
+                f"'{v}' is not a torch device; use 'cpu', 'cuda' or 'cuda:N'"
+            ) from None
+        return v
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    return {"float32": torch.float32, "float64": torch.float64}[name]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """A torch device, checked to exist.
+
+    Raises:
+        LandscapeError: CUDA asked for but not available.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LandscapeError(
+            f"device={device!r} requested but CUDA is not available here; use 'cpu'"
+        )
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise LandscapeError(f"device={device!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+@dataclass
+class Result:
+    """What an experiment hands back to the CLI: tables to print, figures written."""
+
+    run_id: str
+    folder: Path
+    resumed: bool = False
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def get_experiment(name: str) -> Any:
+    """The module implementing experiment ``name``."""
+    check_choice("experiment", name, EXPERIMENTS)
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def preset(name: str, size: Literal["quick", "full"]) -> dict[str, Any]:
+    """The YAML preset ``configs/<name>/<size>.yaml`` shipped with the package ({} if none)."""
+    check_choice("preset", size, ("quick", "full"))
+    path = CONFIG_DIR / name / f"{size}.yaml"
+    return read_yaml(path) if path.is_file() else {}
+
+
+def build_config(
+    name: str,
+    size: Literal["quick", "full"] = "quick",
+    path: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> StrictModel:
+    """Preset ← YAML file ← overrides, validated by the experiment's ``Config``."""
+    module = get_experiment(name)
+    return load_config(module.Config, path, overrides, base=preset(name, size))
+
+
+def execute(
+    name: str,
+    config: StrictModel,
+    store: Store,
+    executor: Executor,
+    resume: bool = True,
+) -> Result:
+    """Run (or resume) experiment ``name`` and record its lifecycle in the store.
+
+    A Ctrl-C marks the run ``interrupted``; an error marks it ``failed``; either way the
+    tasks recorded so far stay, and the same command picks up where it stopped.
+    """
+    module = get_experiment(name)
+    if not isinstance(config, module.Config):
+        raise LandscapeError(f"experiment {name!r} needs a {module.Config.__name__}")
+    resolve_device(getattr(config, "device", "cpu"))
+    run, resumed = store.start_run(
+        name, config.model_dump(mode="json"), seed=getattr(config, "seed", None)
+    )
+    try:
+        result = module.run(config, store, run.id, executor)
+    except KeyboardInterrupt:
+        store.finish_run(run.id, "interrupted")
+        raise
+    except BaseException as err:
+        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        store.finish_run(run.id, "failed", error=msg[:500])
+        raise
+    store.finish_run(run.id, "done")
+    result.resumed = resumed
+    return result

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from landscape import LandscapeError
+from landscape.runtime.executor import ProcessExecutor, SerialExecutor, make_executor
+
+
+def test_serial_and_process_pool_agree():
+    tasks = list(range(6))
+    # worker functions must be importable by spawned processes: use a library one
+    serial = dict(SerialExecutor().map(math.factorial, tasks))
+    pooled = dict(ProcessExecutor(workers=2).map(math.factorial, tasks))
+    assert serial == pooled == {x: math.factorial(x) for x in tasks}
+
+
+def test_make_executor_rejects_unknown():
+    assert make_executor("serial").name == "serial"
+    with pytest.raises(LandscapeError, match="executor"):
+        make_executor("mpi")

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from landscape import CheckpointError, checkpoint, models
+
+
+@pytest.fixture
+def saved(tmp_path):
+    spec = models.MLPSpec(in_features=4, widths=(3,), out_features=2)
+    params = models.init_params(spec, seed=0)
+    path = checkpoint.save(tmp_path / "m.ckpt", params, spec, meta={"loss": 0.5})
+    return path, spec, params
+
+
+def test_round_trip(saved):
+    path, spec, params = saved
+    ck = checkpoint.load(path)
+    assert ck.spec == spec and ck.meta == {"loss": 0.5}
+    assert list(ck.params) == list(params)
+    assert all(torch.equal(ck.params[k], params[k]) for k in params)
+    module = ck.build()
+    assert torch.equal(module.layers[0].weight, params["layers.0.weight"])
+
+
+def test_loads_with_weights_only(saved, monkeypatch):
+    calls = []
+    real = torch.load
+
+    def spy(*a, **k):
+        calls.append(k.get("weights_only"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(torch, "load", spy)
+    checkpoint.load(saved[0])
+    assert calls == [True]
+
+
+def test_user_module_without_spec(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Tanh(), torch.nn.Linear(2, 1))
+    path = checkpoint.save(tmp_path / "u.ckpt", net)
+    ck = checkpoint.load(path, model=net)
+    assert ck.spec is None and set(ck.params) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    with pytest.raises(CheckpointError, match="no model spec"):
+        ck.build()
+    other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    with pytest.raises(CheckpointError, match="shape"):
+        checkpoint.load(path, model=other)
+
+
+def test_rejects_files_that_are_not_checkpoints(tmp_path):
+    (tmp_path / "junk").write_bytes(b"hello, not a torch file")
+    with pytest.raises(CheckpointError, match="not a landscape checkpoint"):
+        checkpoint.load(tmp_path / "junk")
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not a landscape checkpoint"):
+        checkpoint.load(tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "absent.ckpt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_refuses_pickled_code(tmp_path, capsys):
+    with open(tmp_path / "evil.ckpt", "wb") as fh:
+        pickle.dump({"format": checkpoint.FORMAT, "params": _Evil()}, fh)
+    with pytest.raises(CheckpointError, match="not a landscape checkpoint"):
+        checkpoint.load(tmp_path / "evil.ckpt")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def _tamper(path, fn):
+    payload = torch.load(path, weights_only=True)
+    fn(payload)
+    torch.save(payload, path)
+
+
+def test_rejects_missing_extra_misshaped_and_nonfinite(saved):
+    path, _, _ = saved
+    _tamper(path, lambda p: p["params"].pop("layers.1.bias"))
+    with pytest.raises(CheckpointError, match=r"missing \['layers.1.bias'\]"):
+        checkpoint.load(path)
+    _tamper(
+        path,
+        lambda p: p["params"].update({"layers.1.bias": torch.zeros(2), "extra": torch.zeros(1)}),
+    )
+    with pytest.raises(CheckpointError, match=r"unexpected \['extra'\]"):
+        checkpoint.load(path)
+    _tamper(
+        path,
+        lambda p: (
+            p["params"].pop("extra"),
+            p["params"].update({"layers.0.weight": torch.zeros(3, 5)}),
+        ),
+    )
+    with pytest.raises(CheckpointError, match="shape"):
+        checkpoint.load(path)
+
+    def nan(p):
+        w = torch.zeros(3, 4)
+        w[0, 0] = float("nan")
+        p["params"]["layers.0.weight"] = w
+
+    _tamper(path, nan)
+    with pytest.raises(CheckpointError, match="non-finite"):
+        checkpoint.load(path)
+    assert checkpoint.load(path, allow_nonfinite=True).params["layers.0.weight"].isnan().any()
+
+
+def test_meta_must_be_json(tmp_path):
+    with pytest.raises(CheckpointError, match="JSON"):
+        checkpoint.save(tmp_path / "x.ckpt", {"w": torch.zeros(1)}, meta={"bad": object()})

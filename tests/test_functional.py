@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from landscape import LandscapeError, models
+from landscape import params as P
+from landscape.functional import FunctionalModel, dataset_mean, evaluate_points, get_loss
+
+
+def _state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_functional_loss_equals_module_loss_and_module_untouched(
+    kind, digits64, mlp_spec, cnn_spec
+):
+    spec = mlp_spec if kind == "mlp" else cnn_spec
+    module = models.build(spec, seed=0, dtype=torch.float64)
+    module.train()
+    before = _state(module)
+    fm = FunctionalModel(module, loss="cross_entropy")
+    x, y = digits64.train
+    p = fm.params()
+    ours = fm.loss(p, (x, y))
+    ref = nn.functional.cross_entropy(module(x), y)
+    assert torch.allclose(ours, ref, rtol=1e-12, atol=0)
+    # evaluating at other params does not touch the module
+    fm.loss(P.random_direction(p, seed=1), (x, y))
+    assert module.training
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    assert all(v.requires_grad for v in module.parameters())
+
+
+def test_batchnorm_running_stats_of_user_module_untouched():
+    module = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)).double()
+    module.train()
+    before = _state(module)
+    fm = FunctionalModel(module, loss="cross_entropy", mode="train")
+    x = torch.randn(16, 4, dtype=torch.float64)
+    y = torch.randint(0, 2, (16,))
+    fm.loss(fm.params(), (x, y))
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 5000])
+def test_chunked_mean_equals_full_batch(chunk, digits64, mlp_spec):
+    fm = FunctionalModel(models.build(mlp_spec, seed=0, dtype=torch.float64))
+    p = fm.params()
+    full = fm.loss(p, digits64.train)
+    assert torch.allclose(dataset_mean(fm.loss, p, digits64.train, chunk), full, rtol=1e-12)
+    m = dataset_mean(fm.metrics, p, digits64.train, chunk)
+    assert torch.allclose(m["loss"], full, rtol=1e-12)
+    x, y = digits64.train
+    acc = (fm.forward(p, x).argmax(1) == y).double().mean()
+    assert torch.allclose(m["accuracy"], acc)
+
+
+def test_chunked_gradient_equals_full_batch_gradient(digits64, mlp_spec):
+    fm = FunctionalModel(models.build(mlp_spec, seed=0, dtype=torch.float64))
+    p = {k: v.requires_grad_(True) for k, v in fm.params().items()}
+    g_full = torch.autograd.grad(fm.loss(p, digits64.train), list(p.values()))
+    g_chunk = torch.autograd.grad(dataset_mean(fm.loss, p, digits64.train, 300), list(p.values()))
+    for a, b in zip(g_full, g_chunk, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_dataloader_input_weighted_by_batch_size(digits64, mlp_spec):
+    fm = FunctionalModel(models.build(mlp_spec, seed=0, dtype=torch.float64))
+    p = fm.params()
+    loader = DataLoader(TensorDataset(*digits64.train), batch_size=500)  # last batch 438
+    assert torch.allclose(dataset_mean(fm.loss, p, loader), fm.loss(p, digits64.train), rtol=1e-12)
+
+
+def test_evaluate_points_equals_python_loop(digits64, mlp_spec):
+    fm = FunctionalModel(models.build(mlp_spec, seed=0, dtype=torch.float64))
+    points = [models.init_params(mlp_spec, s, dtype=torch.float64) for s in range(5)]
+    got = evaluate_points(fm.loss, P.stack(points), digits64.test, chunk_size=100, points_chunk=2)
+    ref = torch.stack([fm.loss(q, digits64.test) for q in points])
+    assert got.shape == (5,)
+    assert torch.allclose(got, ref, rtol=1e-12)
+    got_m = evaluate_points(fm.metrics, P.stack(points), digits64.test)
+    assert set(got_m) == {"loss", "accuracy"}
+    assert torch.allclose(got_m["loss"], ref, rtol=1e-12)
+
+
+def test_regression_losses():
+    out = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    y = torch.tensor([0.0, 4.0], dtype=torch.float64)
+    assert get_loss("mse")(out, y).item() == pytest.approx((1 + 4) / 2)
+    assert get_loss("mae")(out, y).item() == pytest.approx((1 + 2) / 2)
+
+
+def test_bad_inputs_rejected():
+    with pytest.raises(LandscapeError, match="loss"):
+        FunctionalModel(nn.Linear(2, 2), loss="hinge")
+    with pytest.raises(LandscapeError, match="Module"):
+        FunctionalModel("not a model")
+    fm = FunctionalModel(nn.Linear(2, 2))
+    with pytest.raises(LandscapeError, match="rows"):
+        dataset_mean(fm.loss, fm.params(), (torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)))
+    with pytest.raises(LandscapeError, match="pair"):
+        dataset_mean(fm.loss, fm.params(), torch.zeros(3, 2))
