@@ -1,0 +1,136 @@
+"""Benchmark: greedy DSS against constrained DSS with the whole string trained in one batched step.
+
+Freeman & Bruna's (2017) polynomial task: two 1-4-4-1 sigmoid MLPs trained independently on
+the cubic regression y = 8x³ − 10x² + 3x, x ~ U[0, 1] (10 000 points, mean absolute error),
+trained together as one batched ensemble (``landscape.ensemble``). They are then connected
+at the threshold L0 = 0.05 by
+
+* greedy DSS (``landscape.connect.dss``): depth first, one bead trained at a time;
+* constrained DSS (``landscape.connect.dss_constrained``): breadth first, each round's new
+  beads trained together, one vmapped optimiser step for the whole string.
+
+Both use the same optimiser (Adam, lr 1e-3 as Freeman & Bruna, full batch), grid and
+limits. Reported: wall time (best of ``--repeats``, after an untimed warm-up of both), bead
+counts, optimiser steps, normalized geodesic lengths (all parameters / weights only) and the
+largest interpolated loss. Timings on a shared machine are noisy; ``--threads 1`` (default)
+avoids OpenMP oversubscription, which on a busy 2-core machine slows these tiny batched ops
+by orders of magnitude.
+
+Last line: the ratio of wall times greedy / constrained (> 1: the batched string is faster).
+
+Usage: ``python bench/connect_bench.py [--threshold 0.05] [--repeats 1] [--threads 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from landscape import data, ensemble, models, optim
+from landscape import params as P
+from landscape.connect import dss, dss_constrained, interpolate
+from landscape.functional import FunctionalModel
+
+
+def train_endpoints(ds: data.Dataset, spec: models.MLPSpec, fm: FunctionalModel, seeds: list[int]):
+    """Two models from Freeman & Bruna's init (weights U[−1, 1], biases N(0, 1)), trained in one
+    batched run: minibatch Adam, lr 3e-2 then 3e-3 (the endpoints only need to be well inside
+    the level set; the path finders below use Freeman & Bruna's lr 1e-3)."""
+    inits = ensemble.stack_inits(
+        lambda s: models.init_params(spec, s, weight="uniform", bias="normal"), seeds
+    )
+    run = ensemble.train_ensemble(
+        fm.loss,
+        inits,
+        ds.train,
+        optim.Adam(lr=3e-2),
+        epochs=40,
+        batch_size=100,
+        seeds=seeds,
+        schedule=optim.make_schedule("step", lr=3e-2, gamma=0.1, step_size=30),
+    )
+    return P.unstack(run.params), run.final("train_loss")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threshold", type=float, default=0.05, help="L0 (MAE)")
+    parser.add_argument("--n-train", type=int, default=10_000)
+    parser.add_argument("--seeds", type=int, nargs=2, default=[1, 2], help="endpoint seeds")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam lr for the beads")
+    parser.add_argument("--max-steps", type=int, default=5_000, help="per bead / per round")
+    parser.add_argument("--batch-size", type=int, default=None, help="bead minibatch (none: full)")
+    parser.add_argument("--grid", type=int, default=33)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    ds = data.polynomial("cubic", n_train=args.n_train, n_test=1_000, seed=0)
+    spec = models.MLPSpec(in_features=1, widths=(4, 4), out_features=1, activation="sigmoid")
+    fm = FunctionalModel(models.build(spec), loss="mae")
+    t0 = time.perf_counter()
+    (a, b), losses = train_endpoints(ds, spec, fm, list(args.seeds))
+    print(f"task: {spec.describe()}, cubic regression, {args.n_train} points, MAE")
+    print(
+        f"endpoints (seeds {args.seeds[0]}, {args.seeds[1]}): train MAE "
+        f"{float(losses[0]):.4f}, {float(losses[1]):.4f}  [trained together in "
+        f"{time.perf_counter() - t0:.1f} s]"
+    )
+    if float(losses.max()) > args.threshold:
+        raise SystemExit(
+            f"an endpoint's loss {float(losses.max()):.4f} is above L0 = {args.threshold}; "
+            "raise --threshold or pick other --seeds"
+        )
+    line = interpolate(fm.loss, a, b, ds.train, grid=args.grid)
+    print(
+        f"straight segment: max MAE {float(line.loss.max()):.4f} at t = {line.argmax_t:.3f}, "
+        f"barrier {line.barrier:.4f} (vs mean of ends {line.barrier_mean:.4f})"
+    )
+
+    options = dict(
+        optimizer=optim.Adam(lr=args.lr),
+        max_steps=args.max_steps,
+        grid=args.grid,
+        batch_size=args.batch_size,
+    )
+    finders = {"greedy DSS": dss, "constrained DSS": dss_constrained}
+    # warm-up: the first vmap/grad traces of each code path are not what we measure
+    for finder in finders.values():
+        finder(fm.loss, a, b, ds.train, args.threshold, max_beads=1, **{**options, "max_steps": 2})
+
+    times: dict[str, list[float]] = {name: [] for name in finders}
+    cpu: dict[str, list[float]] = {name: [] for name in finders}
+    results = {}
+    for _ in range(args.repeats):
+        for name, finder in finders.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            results[name] = finder(fm.loss, a, b, ds.train, args.threshold, **options)
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+
+    batching = "full batch" if args.batch_size is None else f"minibatch {args.batch_size}"
+    print(
+        f"\nL0 = {args.threshold}, Adam lr {args.lr}, {batching}, grid {args.grid}, "
+        f"threads {torch.get_num_threads()}, best of {args.repeats}"
+    )
+    header = f"{'method':<17}{'wall s':>8}{'cpu s':>8}{'beads':>7}{'steps':>7}{'rounds':>8}"
+    header += f"{'length':>9}{'len(W)':>9}{'max MAE':>9}  status"
+    print(header)
+    for name, r in results.items():
+        print(
+            f"{name:<17}{min(times[name]):>8.2f}{min(cpu[name]):>8.2f}{r.bead_count:>7}"
+            f"{r.steps:>7}{r.depth:>8}{r.length:>9.4f}{r.length_weights:>9.4f}"
+            f"{r.max_value:>9.4f}  {r.status}"
+        )
+    cpu_ratio = min(cpu["greedy DSS"]) / min(cpu["constrained DSS"])
+    print(f"ratio greedy/constrained cpu time: {cpu_ratio:.2f}")
+    ratio = min(times["greedy DSS"]) / min(times["constrained DSS"])
+    print(f"ratio greedy/constrained wall time: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

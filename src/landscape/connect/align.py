@@ -1,0 +1,322 @@
+"""Permutation alignment of MLPs by weight matching (Ainsworth et al. 2022).
+
+Hidden units of a network can be permuted without changing the function it computes:
+for a fully connected net with layers ``h_ℓ = σ(W_ℓ h_{ℓ−1} + b_ℓ)``, permuting the units
+of layer ``ℓ`` by ``P_ℓ`` maps ``W_ℓ → P_ℓ W_ℓ P_{ℓ−1}ᵀ`` and ``b_ℓ → P_ℓ b_ℓ`` (with
+``P_0 = P_L = I`` for the inputs and outputs), for any elementwise activation σ. Two
+independently trained models may sit in basins that are copies of each other under such a
+permutation, so interpolating between them measures the symmetry as much as the landscape.
+
+Weight matching (Ainsworth, Hayase & Srinivasa 2022, *Git Re-Basin*, Algorithm 1) picks the
+permutations of ``θ_B`` that maximise ``Σ_ℓ ⟨W_ℓ^A, P_ℓ W_ℓ^B P_{ℓ−1}ᵀ⟩_F + ⟨b_ℓ^A, P_ℓ b_ℓ^B⟩``
+by coordinate descent: with the other permutations fixed the objective is linear in
+``P_ℓ``, a linear assignment problem solved exactly by
+:func:`scipy.optimize.linear_sum_assignment`. Layers are visited in a seeded random order
+until a full sweep changes nothing.
+
+Parameters follow :class:`landscape.models.MLP`: ``layers.{i}.weight`` ``(out, in)`` and,
+optionally, ``layers.{i}.bias`` ``(out,)``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+from .._errors import LandscapeError
+from ..functional import Data
+from ..params import Params
+from ._common import LossFn, check_endpoints, check_int
+from .interpolate import Interpolation, interpolate
+
+__all__ = [
+    "Alignment",
+    "AlignmentReport",
+    "align_and_interpolate",
+    "permute_mlp",
+    "weight_matching",
+]
+
+_NAME = re.compile(r"^layers\.(\d+)\.(weight|bias)$")
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Outcome of :func:`weight_matching`.
+
+    Attributes:
+        params: ``θ_B`` with its hidden units permuted to match ``θ_A`` (same function).
+        permutations: one ``(n_ℓ,)`` int64 tensor per hidden layer; unit ``i`` of the
+            aligned layer ``ℓ`` is unit ``permutations[ℓ][i]`` of ``θ_B``.
+        similarity: final ``Σ_ℓ ⟨W_ℓ^A, W_ℓ^{B'}⟩ + ⟨b_ℓ^A, b_ℓ^{B'}⟩``.
+        similarity_before: the same before alignment (identity permutations).
+        sweeps: coordinate-descent sweeps over the layers.
+        converged: a sweep changed no permutation before ``max_sweeps``.
+    """
+
+    params: Params
+    permutations: list[Tensor]
+    similarity: float
+    similarity_before: float
+    sweeps: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class AlignmentReport:
+    """Linear interpolation before and after aligning ``θ_B`` to ``θ_A``.
+
+    Attributes:
+        alignment: the :class:`Alignment`.
+        before: :class:`~landscape.connect.Interpolation` from ``θ_A`` to ``θ_B``.
+        after: the same from ``θ_A`` to the aligned ``θ_B``.
+    """
+
+    alignment: Alignment
+    before: Interpolation
+    after: Interpolation
+
+    def summary(self) -> dict[str, float | int | bool]:
+        """Barriers before and after, for a table or a run store."""
+        return {
+            "barrier_before": self.before.barrier,
+            "barrier_after": self.after.barrier,
+            "barrier_mean_before": self.before.barrier_mean,
+            "barrier_mean_after": self.after.barrier_mean,
+            "sweeps": self.alignment.sweeps,
+            "converged": self.alignment.converged,
+        }
+
+
+def _layers(params: Mapping[str, Tensor], name: str) -> tuple[int, bool]:
+    """Validate MLP names/shapes; return the number of layers and whether biases exist."""
+    if not isinstance(params, Mapping) or not params:
+        raise LandscapeError(f"{name} must be a non-empty dict of name -> Tensor")
+    indices: dict[int, set[str]] = {}
+    for key in params:
+        m = _NAME.match(key)
+        if m is None:
+            raise LandscapeError(
+                f"{name}[{key!r}] is not an MLP parameter; weight matching supports MLPs with "
+                "parameters named layers.{i}.weight and layers.{i}.bias (landscape.models.MLP)"
+            )
+        indices.setdefault(int(m.group(1)), set()).add(m.group(2))
+    n = len(indices)
+    if sorted(indices) != list(range(n)):
+        raise LandscapeError(f"{name} layers must be numbered 0..{n - 1}, got {sorted(indices)}")
+    kinds = {frozenset(v) for v in indices.values()}
+    if len(kinds) != 1 or "weight" not in next(iter(kinds)):
+        raise LandscapeError(f"{name}: every layer needs a weight, and all or none a bias")
+    has_bias = "bias" in next(iter(kinds))
+    for i in range(n):
+        w = params[f"layers.{i}.weight"]
+        if w.dim() != 2:
+            raise LandscapeError(
+                f"{name}['layers.{i}.weight'] must be 2-D (out, in), got shape {tuple(w.shape)}"
+            )
+        if i > 0 and w.shape[1] != params[f"layers.{i - 1}.weight"].shape[0]:
+            raise LandscapeError(
+                f"{name}: layers.{i}.weight takes {w.shape[1]} inputs but layers.{i - 1} has "
+                f"{params[f'layers.{i - 1}.weight'].shape[0]} outputs"
+            )
+        if has_bias and params[f"layers.{i}.bias"].shape != (w.shape[0],):
+            raise LandscapeError(
+                f"{name}['layers.{i}.bias'] must have shape ({w.shape[0]},), "
+                f"got {tuple(params[f'layers.{i}.bias'].shape)}"
+            )
+    return n, has_bias
+
+
+def permute_mlp(
+    params: Mapping[str, Tensor], permutations: Sequence[Tensor | np.ndarray]
+) -> Params:
+    """Permute the hidden units of an MLP; the function it computes is unchanged.
+
+    Args:
+        params: MLP params (``layers.{i}.weight`` / ``layers.{i}.bias``); not modified.
+        permutations: one permutation per hidden layer (``len = layers − 1``); the new unit
+            ``i`` of layer ``ℓ`` is old unit ``permutations[ℓ][i]``.
+
+    Returns:
+        New params with ``W_ℓ ← W_ℓ[π_ℓ][:, π_{ℓ−1}]`` and ``b_ℓ ← b_ℓ[π_ℓ]``.
+
+    Raises:
+        LandscapeError: not an MLP, wrong number of permutations, or one that is not a
+            permutation of its layer's units.
+    """
+    n, _ = _layers(params, "params")
+    if len(permutations) != n - 1:
+        raise LandscapeError(
+            f"got {len(permutations)} permutations for an MLP with {n - 1} hidden layers"
+        )
+    perms = []
+    for i, p in enumerate(permutations):
+        width = params[f"layers.{i}.weight"].shape[0]
+        p = torch.as_tensor(np.asarray(p), dtype=torch.int64)
+        if p.shape != (width,) or not torch.equal(torch.sort(p).values, torch.arange(width)):
+            raise LandscapeError(
+                f"permutations[{i}] must be a permutation of 0..{width - 1}, got {p.tolist()}"
+            )
+        perms.append(p)
+    out: Params = {}
+    for key, v in params.items():
+        i = int(_NAME.match(key).group(1))
+        v = v.detach()
+        if i < n - 1:
+            v = v[perms[i].to(v.device)]
+        if key.endswith("weight") and i > 0:
+            v = v[:, perms[i - 1].to(v.device)]
+        out[key] = v.clone()
+    return out
+
+
+def _similarity(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
+    return float(sum((a[k] * b[k]).sum() for k in a))
+
+
+def _permute_np(w: Mapping[str, np.ndarray], perms: list[np.ndarray], n: int) -> dict:
+    out = {}
+    for key, v in w.items():
+        i = int(_NAME.match(key).group(1))
+        if i < n - 1:
+            v = v[perms[i]]
+        if key.endswith("weight") and i > 0:
+            v = v[:, perms[i - 1]]
+        out[key] = v
+    return out
+
+
+def weight_matching(
+    a: Mapping[str, Tensor],
+    b: Mapping[str, Tensor],
+    max_sweeps: int = 100,
+    seed: int = 0,
+    restarts: int = 1,
+) -> Alignment:
+    """Permute ``θ_B``'s hidden units to match ``θ_A`` (Ainsworth et al. 2022, weight matching).
+
+    For hidden layer ``ℓ``, with every other permutation fixed, the objective's dependence on
+    ``P_ℓ`` is ``⟨P_ℓ, C_ℓ⟩`` with
+
+        C_ℓ = W_ℓ^A (W_ℓ^B P_{ℓ−1}ᵀ)ᵀ + b_ℓ^A (b_ℓ^B)ᵀ + (W_{ℓ+1}^A)ᵀ (P_{ℓ+1} W_{ℓ+1}^B),
+
+    maximised exactly by the Hungarian algorithm. Computed in float64 on the CPU.
+
+    Coordinate descent can stop in a local optimum (no single layer's permutation improves
+    the objective); ``restarts > 1`` runs it again from random permutations and keeps the
+    best. Ainsworth et al. use one run from the identity (the default).
+
+    Args:
+        a: the reference MLP's params.
+        b: the MLP to permute (same architecture); neither is modified.
+        max_sweeps: most passes over all hidden layers.
+        seed: the random order of layers in each sweep (and the restarts' starting points).
+        restarts: runs of coordinate descent; the first starts from the identity.
+
+    Returns:
+        :class:`Alignment`; ``params`` is on ``b``'s device and dtype.
+
+    Raises:
+        LandscapeError: not MLP params, or ``a`` and ``b`` of different architectures.
+    """
+    check_endpoints(a, b)
+    n, has_bias = _layers(a, "a")
+    _layers(b, "b")
+    check_int("max_sweeps", max_sweeps, 1)
+    wa = {k: v.detach().cpu().double().numpy() for k, v in a.items()}
+    wb = {k: v.detach().cpu().double().numpy() for k, v in b.items()}
+    check_int("restarts", restarts, 1)
+    widths = [wa[f"layers.{i}.weight"].shape[0] for i in range(n - 1)]
+    rng = np.random.default_rng(seed)
+
+    def cost(layer: int, perms: list[np.ndarray]) -> np.ndarray:
+        w_a, w_b = wa[f"layers.{layer}.weight"], wb[f"layers.{layer}.weight"]
+        if layer > 0:
+            w_b = w_b[:, perms[layer - 1]]
+        c = w_a @ w_b.T
+        if has_bias:
+            c = c + np.outer(wa[f"layers.{layer}.bias"], wb[f"layers.{layer}.bias"])
+        nxt_a, nxt_b = wa[f"layers.{layer + 1}.weight"], wb[f"layers.{layer + 1}.weight"]
+        if layer + 1 < n - 1:
+            nxt_b = nxt_b[perms[layer + 1]]
+        return c + nxt_a.T @ nxt_b
+
+    before = _similarity(wa, wb)
+    best: tuple[float, list[np.ndarray], int, bool] | None = None
+    for run in range(restarts):
+        perms = [np.arange(w) if run == 0 else rng.permutation(w) for w in widths]
+        sweeps, converged = 0, n == 1
+        while not converged and sweeps < max_sweeps:
+            sweeps += 1
+            changed = False
+            for layer in rng.permutation(n - 1):
+                c = cost(int(layer), perms)
+                old = float(c[np.arange(len(perms[layer])), perms[layer]].sum())
+                _, cols = linear_sum_assignment(c, maximize=True)
+                new = float(c[np.arange(len(cols)), cols].sum())
+                if new > old + 1e-12 * max(1.0, abs(old)):
+                    perms[layer] = cols
+                    changed = True
+            converged = not changed
+        value = _similarity(wa, _permute_np(wb, perms, n))
+        if best is None or value > best[0] + 1e-12 * max(1.0, abs(value)):
+            best = (value, perms, sweeps, converged)
+    _, perms, sweeps, converged = best
+    aligned = permute_mlp(b, [torch.as_tensor(p) for p in perms])
+    after = _similarity(wa, {k: v.cpu().double().numpy() for k, v in aligned.items()})
+    return Alignment(
+        params=aligned,
+        permutations=[torch.as_tensor(p, dtype=torch.int64) for p in perms],
+        similarity=after,
+        similarity_before=before,
+        sweeps=sweeps,
+        converged=converged,
+    )
+
+
+def align_and_interpolate(
+    loss: LossFn,
+    a: Mapping[str, Tensor],
+    b: Mapping[str, Tensor],
+    data: Data,
+    grid: int = 51,
+    max_sweeps: int = 100,
+    seed: int = 0,
+    restarts: int = 1,
+    measure: LossFn | None = None,
+    measure_data: Data | None = None,
+    measure_name: str | None = None,
+    chunk_size: int | None = None,
+    points_chunk: int | None = None,
+) -> AlignmentReport:
+    """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
+
+    Args:
+        loss: pure ``loss(params, batch) -> scalar``.
+        a, b: MLP params of one architecture (not modified).
+        data: data for the loss.
+        grid, measure, measure_data, measure_name, chunk_size, points_chunk: as in
+            :func:`~landscape.connect.interpolate`.
+        max_sweeps, seed, restarts: as in :func:`weight_matching`.
+
+    Returns:
+        :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
+    """
+    alignment = weight_matching(a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts)
+    kwargs = dict(
+        grid=grid,
+        measure=measure,
+        measure_data=measure_data,
+        measure_name=measure_name,
+        chunk_size=chunk_size,
+        points_chunk=points_chunk,
+    )
+    before = interpolate(loss, a, b, data, **kwargs)
+    after = interpolate(loss, a, alignment.params, data, **kwargs)
+    return AlignmentReport(alignment=alignment, before=before, after=after)
