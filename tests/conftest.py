@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -29,3 +30,25 @@ def mlp_spec():
 @pytest.fixture
 def cnn_spec():
     return models.CNNSpec(in_channels=1, image_size=8, channels=(3, 4), out_features=10)
+
+
+@pytest.fixture
+def write_mnist():
+    """A function writing small MNIST IDX files into a folder (no download anywhere)."""
+    return _write_mnist
+
+
+def _write_mnist(folder, n_train=12, n_test=5, gz=True):
+    """Write the four MNIST IDX files (random 28×28 images, labels i mod 10) into folder."""
+    rng = np.random.default_rng(0)
+    sfx = ".gz" if gz else ""
+    images = {
+        "train": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "t10k": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+    }
+    for split, imgs in images.items():
+        data.write_idx(folder / f"{split}-images-idx3-ubyte{sfx}", imgs)
+        data.write_idx(
+            folder / f"{split}-labels-idx1-ubyte{sfx}", (np.arange(len(imgs)) % 10).astype(np.uint8)
+        )
+    return folder

@@ -88,28 +88,9 @@ def test_area_downsample_28_to_10_preserves_mean():
         data.area_downsample(imgs, 40)
 
 
-def _write_mnist(folder, n_train=12, n_test=5, gz=True):
-    rng = np.random.default_rng(0)
-    sfx = ".gz" if gz else ""
-    data.write_idx(
-        folder / f"train-images-idx3-ubyte{sfx}",
-        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-    )
-    data.write_idx(
-        folder / f"train-labels-idx1-ubyte{sfx}", (np.arange(n_train) % 10).astype(np.uint8)
-    )
-    data.write_idx(
-        folder / f"t10k-images-idx3-ubyte{sfx}",
-        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-    )
-    data.write_idx(
-        folder / f"t10k-labels-idx1-ubyte{sfx}", (np.arange(n_test) % 10).astype(np.uint8)
-    )
-
-
 @pytest.mark.parametrize("gz", [True, False])
-def test_mnist_from_idx_files(tmp_path, gz):
-    _write_mnist(tmp_path, gz=gz)
+def test_mnist_from_idx_files(tmp_path, gz, write_mnist):
+    write_mnist(tmp_path, gz=gz)
     ds = data.mnist(tmp_path, size=10)
     assert ds.x_train.shape == (12, 100) and ds.x_test.shape == (5, 100)
     assert ds.y_train.tolist() == [i % 10 for i in range(12)]

@@ -105,3 +105,44 @@ def test_bad_spec_is_one_line():
     assert "activation" in str(exc.value) and "\n" not in str(exc.value)
     with pytest.raises(LandscapeError, match="kind"):
         models.spec_from_dict({"kind": "rnn"})
+
+
+@pytest.mark.parametrize("widths", [(3,), (5, 4), (2, 3, 4), (6, 1, 3)])
+def test_path_expansion_equals_forward_pass(widths):
+    spec = models.MLPSpec(in_features=5, widths=widths, out_features=1, bias=False)
+    params = models.init_params(spec, seed=sum(widths), weight="uniform", dtype=torch.float64)
+    net = models.build(spec, dtype=torch.float64)
+    net.load_state_dict(params)
+    x = torch.randn(9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    pe = models.path_expansion(params, spec, x)
+    assert torch.allclose(pe.output, net(x)[:, 0], rtol=1e-12, atol=1e-12)
+    gamma = 1
+    for w in widths:
+        gamma *= w
+    assert pe.paths == 5 * gamma == models.path_count(spec)
+    assert pe.depth == len(widths) + 1
+    assert pe.spins == pytest.approx(pe.paths ** (1 / pe.depth))
+    assert pe.n_params == sum(p.numel() for p in params.values())
+    # the sum over paths, written out: x_i A_ij Π_k w_ij for every input-major path
+    x_rep = x.repeat_interleave(gamma, dim=1)
+    assert torch.allclose((x_rep * pe.activations * pe.path_weights).sum(1), pe.output)
+    assert set(pe.activations.unique().tolist()) <= {0.0, 1.0}
+    # brute force for one path: input 0 → unit 0 of every layer → output
+    w_prod = torch.prod(
+        torch.stack([params[f"layers.{k}.weight"][0, 0] for k in range(len(widths) + 1)])
+    )
+    assert torch.isclose(pe.path_weights[0], w_prod)
+
+
+def test_path_expansion_refuses_wrong_nets_and_huge_sizes():
+    x = torch.randn(4, 3)
+    with_bias = models.MLPSpec(in_features=3, widths=(2,), out_features=1)
+    with pytest.raises(LandscapeError, match="bias=False"):
+        models.path_expansion(models.init_params(with_bias, 0), with_bias, x)
+    tanh = models.MLPSpec(in_features=3, widths=(2,), out_features=1, bias=False, activation="tanh")
+    with pytest.raises(LandscapeError, match="ReLU"):
+        models.path_expansion(models.init_params(tanh, 0), tanh, x)
+    big = models.MLPSpec(in_features=100, widths=(500, 500, 500), out_features=1, bias=False)
+    with pytest.raises(LandscapeError, match="GiB") as exc:
+        models.path_expansion({}, big, torch.randn(10, 100))
+    assert "12,500,000,000" in str(exc.value)

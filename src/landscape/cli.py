@@ -32,6 +32,11 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List, show and export recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+reproduce_app = typer.Typer(
+    help="Reproduce a published result (quick form by default, --full for the paper's size).",
+    no_args_is_help=True,
+)
+app.add_typer(reproduce_app, name="reproduce")
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 _state = {"debug": False, "quiet": False}
@@ -177,6 +182,42 @@ def demo(
         workers,
         new,
         device=device,
+    )
+
+
+# ---------------------------------------------------------------- reproduce
+FullOpt = Annotated[
+    bool, typer.Option("--full/--quick", help="Paper-sized preset (--full) or the quick one.")
+]
+
+
+@reproduce_app.command("choromanska")
+def reproduce_choromanska(
+    full: FullOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    mnist_dir: Annotated[
+        Path | None,
+        typer.Option("--mnist-dir", help="MNIST IDX files (10×10 downsampled); default: digits."),
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    executor: ExecOpt = "serial",
+    workers: WorkersOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Many one-hidden-layer ReLU nets per size: test losses concentrate as size grows."""
+    _run_experiment(
+        "choromanska",
+        "full" if full else "quick",
+        config,
+        set_,
+        store,
+        executor,
+        workers,
+        new,
+        device=device,
+        mnist_dir=None if mnist_dir is None else str(mnist_dir),
     )
 
 

@@ -69,10 +69,14 @@ class EnsembleResult:
 
 
 def _all_finite(params: Mapping[str, Tensor], e: int) -> Tensor:
-    ok = torch.ones(e, dtype=torch.bool, device=next(iter(params.values())).device)
-    for v in params.values():
-        ok &= torch.isfinite(v.reshape(e, -1)).all(dim=1)
-    return ok
+    """``(E,)`` True where every parameter of the member is finite.
+
+    One reduction per tensor: a member's sum is finite exactly when all its entries are
+    (barring a finite sum overflowing, which only happens for entries near the float
+    maximum — a divergence all the same).
+    """
+    total = sum(v.reshape(e, -1).sum(dim=1) for v in params.values())
+    return torch.isfinite(total)
 
 
 def train_ensemble(
@@ -88,6 +92,7 @@ def train_ensemble(
     metrics: MetricFn | None = None,
     drop_last: bool = False,
     eval_chunk: int | None = 4096,
+    track: bool = True,
     callback: Callable[[int, dict[str, Tensor]], None] | None = None,
 ) -> EnsembleResult:
     """Train a stacked ensemble with minibatch (or full-batch) gradient steps.
@@ -108,6 +113,8 @@ def train_ensemble(
             keys are prefixed ``test_``.
         drop_last: drop the last incomplete minibatch of each epoch.
         eval_chunk: rows per chunk when evaluating dataset losses.
+        track: evaluate the per-epoch metrics (set False to time the training alone;
+            ``history`` is then empty).
         callback: called after each epoch with ``(epoch, latest metrics)``.
 
     Returns:
@@ -140,6 +147,8 @@ def train_ensemble(
     history: dict[str, list[Tensor]] = {}
 
     def record(epoch: int) -> dict[str, Tensor]:
+        if not track:
+            return {}
         with torch.no_grad():
             row = {"train_loss": dataset_mean(eval_loss, params, (x, y), eval_chunk)}
             if eval_data is not None:

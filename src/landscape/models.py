@@ -23,9 +23,12 @@ __all__ = [
     "CNNSpec",
     "MLPSpec",
     "ModelSpec",
+    "PathExpansion",
     "SmallCNN",
     "build",
     "init_params",
+    "path_count",
+    "path_expansion",
     "spec_from_dict",
 ]
 
@@ -239,3 +242,122 @@ def init_params(
             value = torch.zeros_like(value)
         out[name] = value.to(device=device, dtype=dtype)
     return out
+
+
+# ---------------------------------------------------------------- path expansion
+
+
+class PathExpansion(BaseModel):
+    """The path expansion of a bias-free ReLU MLP with one output (Choromanska et al. 2015).
+
+    ``ŷ(x) = q Σ_{i=1}^{d_0} Σ_{j=1}^{γ} x_i A_ij Π_{k=1}^{H} w^(k)_ij``: every path from an
+    input ``i`` through one unit per hidden layer to the output contributes the product of
+    its ``H`` weights, gated by ``A_ij ∈ {0, 1}`` (1 when every ReLU on the path is active).
+
+    Attributes:
+        output: ``(B,)`` the expansion evaluated on each input (equals the forward pass for
+            ``q = 1``).
+        activations: ``(B, Ψ)`` the gates ``A`` in path order (input-major), float 0/1.
+        path_weights: ``(Ψ,)`` ``Π_k w^(k)`` for every path.
+        n_params: ``N``, the number of weights.
+        paths: ``Ψ = d_0 · γ``, the number of input–output paths; ``γ = Π`` hidden widths.
+        depth: ``H``, the number of weight layers.
+        spins: ``Λ = Ψ^{1/H}``, the size of the matching spin glass.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    output: Tensor
+    activations: Tensor
+    path_weights: Tensor
+    n_params: int
+    paths: int
+    depth: int
+    spins: float
+    q: float = 1.0
+
+
+def path_count(spec: MLPSpec) -> int:
+    """``Ψ``: the number of input-to-output paths of an MLP with one output."""
+    total = spec.in_features
+    for w in spec.widths:
+        total *= w
+    return total * spec.out_features
+
+
+def path_expansion(
+    params: Params,
+    spec: MLPSpec,
+    x: Tensor,
+    q: float = 1.0,
+    max_bytes: int = 1 << 30,
+) -> PathExpansion:
+    """Expand a bias-free ReLU MLP with one output into its sum over paths.
+
+    A diagnostic for small nets: it materialises the ``(B, Ψ)`` gates, so it refuses
+    sizes whose path tensor would exceed ``max_bytes``.
+
+    Args:
+        params: the MLP's parameters (``layers.{k}.weight``).
+        spec: an :class:`MLPSpec` with ``activation="relu"``, ``bias=False`` and
+            ``out_features=1``.
+        x: ``(B, d_0)`` inputs.
+        q: the constant in front of the sum (1 reproduces the forward pass; Choromanska et
+            al. fold a normalisation into it).
+        max_bytes: memory allowed for the path tensor.
+
+    Raises:
+        LandscapeError: the net is not a bias-free one-output ReLU MLP, or the path
+            tensor would not fit in ``max_bytes``.
+    """
+    if not isinstance(spec, MLPSpec):
+        raise LandscapeError(f"path expansion needs an MLPSpec, got {type(spec).__name__}")
+    if spec.activation != "relu" or spec.bias or spec.out_features != 1:
+        raise LandscapeError(
+            "path expansion needs a ReLU MLP with bias=False and out_features=1; got "
+            f"activation={spec.activation!r}, bias={spec.bias}, out_features={spec.out_features}"
+        )
+    if spec.output_activation != "none":
+        raise LandscapeError("path expansion needs output_activation='none'")
+    psi = path_count(spec)
+    b = x.shape[0]
+    need = b * psi * x.element_size() * 3
+    if need > max_bytes:
+        raise LandscapeError(
+            f"path expansion of {spec.describe()} on {b} inputs has Ψ={psi:,} paths per input "
+            f"and needs ~{need / 2**30:.2f} GiB (limit {max_bytes / 2**30:.2f} GiB); "
+            "use fewer inputs, a smaller net, or raise max_bytes"
+        )
+    weights = [params[f"layers.{k}.weight"] for k in range(len(spec.widths) + 1)]
+    h = x.reshape(b, -1)
+    masks = []  # ReLU gates of each hidden layer, (B, d_k)
+    a = h
+    for w in weights[:-1]:
+        pre = a @ w.T
+        masks.append((pre > 0).to(h.dtype))
+        a = pre * masks[-1]
+    # extend every path one edge at a time; tensors are input-major (B, d0, d1, ..., d_k)
+    contrib = h  # x_i Π w Π A along the path so far
+    gates = torch.ones_like(h)
+    prod_w = torch.ones(h.shape[1], dtype=h.dtype, device=h.device)
+    for k, w in enumerate(weights):
+        wt = w.T  # (d_k, d_{k+1})
+        contrib = contrib.unsqueeze(-1) * wt
+        prod_w = prod_w.unsqueeze(-1) * wt
+        gate = masks[k] if k < len(masks) else torch.ones(b, 1, dtype=h.dtype, device=h.device)
+        shape = (b,) + (1,) * (contrib.dim() - 2) + (gate.shape[1],)
+        contrib = contrib * gate.reshape(shape)
+        gates = gates.unsqueeze(-1) * gate.reshape(shape)
+    output = q * contrib.reshape(b, -1).sum(1)
+    n_params = sum(w.numel() for w in weights)
+    depth = len(weights)
+    return PathExpansion(
+        output=output,
+        activations=gates.reshape(b, -1),
+        path_weights=prod_w.reshape(-1),
+        n_params=n_params,
+        paths=psi,
+        depth=depth,
+        spins=float(psi ** (1.0 / depth)),
+        q=q,
+    )

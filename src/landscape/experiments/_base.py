@@ -32,6 +32,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 #: reproduced experiments: name → module (imported lazily)
 EXPERIMENTS: dict[str, str] = {
     "demo": "landscape.experiments.demo",
+    "choromanska": "landscape.experiments.choromanska",
 }
 
 

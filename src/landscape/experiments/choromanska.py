@@ -1,0 +1,239 @@
+"""``landscape reproduce choromanska``: test losses of many ReLU nets concentrate as size grows.
+
+Choromanska, Henaff, Mathieu, Ben Arous & LeCun 2015, *The Loss Surfaces of Multilayer
+Networks*, section 6: one-hidden-layer ReLU networks with ``n1`` hidden units are trained
+from many random starts; the distribution of their final test losses narrows as ``n1``
+grows, and the correlation between train and test loss falls. Every size's runs are
+trained as batched ensembles (tasks of ``runs_per_task`` members), through the executor,
+recorded in the store as they finish, so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from .. import data
+from ..ensemble import train_ensemble
+from ..functional import FunctionalModel
+from ..models import MLPSpec, build, init_params, path_count
+from ..optim import SGD, make_schedule
+from ..params import num_params, stack
+from ..runtime.executor import Executor
+from ..runtime.store import Store, task_key
+from ..runtime.sweep import run_sweep
+from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+
+NAME = "choromanska"
+
+
+class Config(ExperimentConfig):
+    """Settings (presets in ``configs/choromanska/{quick,full}.yaml``).
+
+    Attributes:
+        dataset: ``auto`` uses MNIST when ``mnist_dir`` is given, else the bundled digits.
+        mnist_dir: folder with the four MNIST IDX files.
+        image_size: MNIST is area-downsampled to ``image_size²`` (10 in the paper).
+        n_train, n_test: optional subsets (MNIST only).
+        sizes: hidden-layer widths ``n1``.
+        runs: random starts per size.
+        runs_per_task: members trained together in one batched task.
+        init, init_scale: weights and biases drawn U[−s, s] (paper: s = 1) or N(0, s²).
+        epochs, batch_size, lr, decay: SGD with lr_t = lr / (1 + decay·t) per epoch.
+    """
+
+    dataset: Literal["auto", "digits", "mnist"] = "auto"
+    mnist_dir: str | None = None
+    image_size: int = Field(default=10, ge=2, le=28)
+    n_train: int | None = Field(default=None, ge=1)
+    n_test: int | None = Field(default=None, ge=1)
+    sizes: list[int] = Field(default_factory=lambda: [25, 50, 100, 250, 500], min_length=1)
+    runs: int = Field(default=1000, ge=2)
+    runs_per_task: int = Field(default=100, ge=1)
+    init: Literal["uniform", "normal", "default"] = "uniform"
+    init_scale: float = Field(default=1.0, gt=0)
+    epochs: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=100, ge=1)
+    lr: float = Field(default=0.05, gt=0)
+    decay: float = Field(default=0.1, ge=0)
+    momentum: float = Field(default=0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _dataset(self) -> Config:
+        if self.dataset == "mnist" and not self.mnist_dir:
+            raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
+        return self
+
+
+def load_dataset(cfg: Config) -> data.Dataset:
+    """MNIST (downsampled) when configured, else the bundled digits."""
+    dtype = torch_dtype(cfg.dtype)
+    use_mnist = cfg.dataset == "mnist" or (cfg.dataset == "auto" and cfg.mnist_dir)
+    if use_mnist:
+        return data.mnist(
+            cfg.mnist_dir,
+            size=cfg.image_size,
+            n_train=cfg.n_train,
+            n_test=cfg.n_test,
+            seed=cfg.seed,
+            dtype=dtype,
+        )
+    return data.digits(seed=cfg.seed, dtype=dtype)
+
+
+def member_seed(seed: int, size: int, index: int) -> int:
+    """A deterministic, well-mixed seed for run ``index`` of hidden size ``size``."""
+    return int(np.random.SeedSequence([seed, size, index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class SizeChunk:
+    """Train runs ``first .. first + count - 1`` of hidden size ``size``."""
+
+    config: dict
+    size: int
+    first: int
+    count: int
+
+    @property
+    def key(self) -> str:
+        return task_key(size=self.size, first=self.first)
+
+
+def train_chunk(task: SizeChunk) -> dict:
+    """One batched ensemble of ``count`` nets (runs in a worker)."""
+    cfg = Config.model_validate(task.config)
+    device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
+    ds = load_dataset(cfg).to(device, dtype)
+    spec = MLPSpec(in_features=ds.in_features, widths=(task.size,), out_features=ds.out_features)
+    seeds = [member_seed(cfg.seed, task.size, task.first + i) for i in range(task.count)]
+    init = stack(
+        [
+            init_params(
+                spec,
+                s,
+                weight=cfg.init,
+                weight_scale=cfg.init_scale,
+                bias=cfg.init,
+                bias_scale=cfg.init_scale,
+                dtype=dtype,
+                device=device,
+            )
+            for s in seeds
+        ]
+    )
+    fm = FunctionalModel(build(spec, dtype=dtype, device=device), loss="cross_entropy")
+    res = train_ensemble(
+        fm.loss,
+        init,
+        ds.train,
+        SGD(lr=cfg.lr, momentum=cfg.momentum),
+        cfg.epochs,
+        batch_size=min(cfg.batch_size, ds.x_train.shape[0]),
+        seeds=seeds,
+        schedule=make_schedule("inverse", lr=cfg.lr, c=cfg.decay),
+        eval_data=ds.test,
+        metrics=fm.metrics,
+    )
+    return {
+        "seeds": np.asarray(seeds, dtype=np.int64),
+        "train_loss": res.final("train_loss").numpy(),
+        "test_loss": res.final("test_loss").numpy(),
+        "test_error": 1.0 - res.final("test_accuracy").numpy(),
+        "diverged": res.diverged.numpy(),
+    }
+
+
+def size_table(
+    cfg: Config, per_size: dict[int, dict[str, np.ndarray]], in_features: int, out_features: int
+) -> list[dict]:
+    """One row per hidden size: spread of test losses and the train/test correlation."""
+    rows = []
+    for size, r in per_size.items():
+        ok = ~r["diverged"] & np.isfinite(r["test_loss"]) & np.isfinite(r["train_loss"])
+        tl, tr = r["test_loss"][ok], r["train_loss"][ok]
+        spec = MLPSpec(in_features=in_features, widths=(size,), out_features=out_features)
+        psi = path_count(spec)
+        corr = float(np.corrcoef(tr, tl)[0, 1]) if ok.sum() > 2 and tl.std() > 0 else float("nan")
+        rows.append(
+            {
+                "n1": size,
+                "params N": num_params(dict(build(spec).named_parameters())),
+                "paths Ψ": psi,
+                "Λ=Ψ^(1/H)": round(psi**0.5, 1),
+                "runs": int(ok.sum()),
+                "diverged": int((~ok).sum()),
+                "test loss mean": float(tl.mean()),
+                "std": float(tl.std(ddof=1)),
+                "min": float(tl.min()),
+                "max": float(tl.max()),
+                "test error mean": float(r["test_error"][ok].mean()),
+                "corr(train, test)": corr,
+            }
+        )
+    return rows
+
+
+def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
+    """Sweep sizes × chunks of seeds, then the histograms, the table and the spread plot."""
+    from ..plots.ensemble import loss_histograms, spread_vs_size
+
+    tasks = [
+        SizeChunk(
+            cfg.model_dump(mode="json"), size, first, min(cfg.runs_per_task, cfg.runs - first)
+        )
+        for size in cfg.sizes
+        for first in range(0, cfg.runs, cfg.runs_per_task)
+    ]
+    results = run_sweep(store, run_id, executor, train_chunk, tasks, "nets (size × chunk)")
+    per_size: dict[int, dict[str, np.ndarray]] = {}
+    for size in cfg.sizes:
+        chunks = [results[t.key] for t in tasks if t.size == size]
+        per_size[size] = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    ds = load_dataset(cfg)
+    rows = size_table(cfg, per_size, ds.in_features, ds.out_features)
+    for row in rows:
+        store.log_metrics(
+            run_id,
+            {
+                "test_loss_mean": row["test loss mean"],
+                "test_loss_std": row["std"],
+                "corr_train_test": row["corr(train, test)"],
+                "test_error_mean": row["test error mean"],
+            },
+            step=row["n1"],
+        )
+    folder = store.folder(run_id)
+    store.save_arrays(
+        run_id, "losses", **{f"{k}_n1={s}": v for s, r in per_size.items() for k, v in r.items()}
+    )
+    label = f"{ds.name}" + (f" {cfg.image_size}×{cfg.image_size}" if ds.name == "mnist" else " 8×8")
+    figs = []
+    fig = loss_histograms(
+        {s: r["test_loss"][~r["diverged"]] for s, r in per_size.items()},
+        title=f"Test loss of {cfg.runs} one-hidden-layer ReLU nets per size "
+        f"({label}, {cfg.epochs} epochs SGD)",
+    )
+    figs.append(folder / "test_loss_histograms.png")
+    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    fig = spread_vs_size(rows)
+    figs.append(folder / "spread_vs_size.png")
+    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    stds = [r["std"] for r in rows]
+    corrs = [r["corr(train, test)"] for r in rows]
+    notes = [
+        f"std of test loss from n1={rows[0]['n1']} to n1={rows[-1]['n1']}: "
+        f"{stds[0]:.4g} → {stds[-1]:.4g} (narrows: {stds[-1] < stds[0]})",
+        f"corr(train, test): {corrs[0]:.3f} → {corrs[-1]:.3f}",
+    ]
+    return Result(
+        run_id=run_id,
+        folder=folder,
+        tables={f"test loss by hidden size ({label})": rows},
+        figures=figs,
+        notes=notes,
+        data={"per_size": per_size, "rows": rows},
+    )
