@@ -121,7 +121,8 @@ class FunctionalModel:
             raise LandscapeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_choice("mode", mode, ("eval", "train"))
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
-        self._loss = get_loss(loss)
+        self.output_loss: LossFn = get_loss(loss)
+        """The loss on the module's output, ``output_loss(output, target) -> mean``."""
         self.module = copy.deepcopy(model)
         self.module.train(mode == "train")
         for p in self.module.parameters():
@@ -142,7 +143,7 @@ class FunctionalModel:
     def loss(self, params: Mapping[str, Tensor], batch: Batch) -> Tensor:
         """Mean loss of ``params`` on ``batch = (x, y)`` (pure)."""
         x, y = batch
-        return self._loss(self.forward(params, x), y)
+        return self.output_loss(self.forward(params, x), y)
 
     __call__ = loss
 
@@ -150,7 +151,7 @@ class FunctionalModel:
         """Mean loss and, for class targets, accuracy (fraction correct), on one batch."""
         x, y = batch
         out = self.forward(params, x)
-        result = {"loss": self._loss(out, y)}
+        result = {"loss": self.output_loss(out, y)}
         if not torch.is_floating_point(y) and out.dim() == 2 and out.shape[1] > 1:
             result["accuracy"] = (out.argmax(dim=1) == y).to(out.dtype).mean()
         return result

@@ -1,0 +1,731 @@
+"""Critical-point finders: drive ``‖∇L‖`` to a threshold, or minimise with saddle-free Newton.
+
+Critical points of every index are what the spin-glass picture of the loss is about
+(Dauphin et al. 2014; Choromanska et al. 2015). Gradient descent runs away from saddles;
+methods that minimise the *gradient norm* ``φ(θ) = ½‖∇L(θ)‖²`` (whose gradient is the
+Hessian-vector product ``∇φ = H ∇L``) or take Newton steps are attracted to any nearby
+critical point, whatever its index (Pennington & Bahri 2017; Frye et al. 2019, *Numerically
+recovering the critical points of a deep linear autoencoder*).
+
+All Newton-type methods here share one building block: ``k`` Lanczos steps from ``g = ∇L``
+(with full reorthogonalisation) give an orthonormal basis ``V_k`` and ``H V_k = V_{k+1} T̄_k``
+with ``T̄_k`` tridiagonal ``(k+1) × k``. Since ``g = ‖g‖ v₁``, every step ``p = V_k y`` has a
+small closed form:
+
+* ``newton_mr`` — Newton-MR (Roosta, Liu, Xu & Mahoney 2022, *Newton-MR: Inexact Newton
+  method with minimum residual sub-problem solver*): ``y = argmin ‖T̄ y + ‖g‖ e₁‖``, i.e. the
+  MINRES step ``p ≈ −H^† g``, grown until the relative residual is ``≤ inner_rtol``; Armijo
+  backtracking on ``‖∇L‖²`` along ``p`` (``⟨p, H g⟩ < 0`` always holds for it).
+* ``damped_newton`` — Levenberg–Marquardt on the equations ``∇L(θ) = 0``:
+  ``y = argmin ‖T̄ y + ‖g‖ e₁‖² + μ ‖y‖²`` (the step ``−(H² + μ I)^{-1} H g`` restricted to
+  the Krylov space), ``μ`` adapted by the gain ratio (Nielsen 1999). Newton near a
+  non-degenerate critical point, gradient descent on ``φ`` far from one.
+* ``saddle_free_newton`` — Dauphin et al. 2014's saddle-free Newton in the Krylov subspace:
+  with ``T_k = U Θ Uᵀ`` the step is ``p = −V_k U (|Θ| + μ)^{-1} Uᵀ ‖g‖ e₁``, a descent
+  direction for ``L`` that is repelled by saddles, so it finds minima; Armijo backtracking
+  on ``L``.
+
+and one quasi-Newton method:
+
+* ``gradient_norm_lbfgs`` — L-BFGS (Nocedal 1980) on ``φ = ½‖∇L‖²`` with Armijo
+  backtracking; one Hessian-vector product per accepted step.
+
+Every finder stops when ``‖∇L‖ ≤ grad_tol`` and reports the norm *actually reached* at the
+returned parameters (computed there over the whole dataset); ``converged`` is true only
+if that norm is below ``grad_tol``.
+
+Shape letters: ``P`` parameters, ``k`` Krylov dimension.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .._errors import LandscapeError, check_choice
+from ..functional import Data
+from ..params import Params, flatten, unflatten
+from .operator import (
+    CurvatureOperator,
+    HessianOperator,
+    MatrixOperator,
+    PureLoss,
+    dense_hessian,
+    loss_and_gradient,
+)
+
+__all__ = [
+    "FINDERS",
+    "CriticalPointResult",
+    "damped_newton",
+    "find_critical_point",
+    "gradient_norm_lbfgs",
+    "newton_mr",
+    "saddle_free_newton",
+]
+
+
+FinderBackend = Literal["forward", "cached", "dense"]
+
+
+@dataclass(frozen=True)
+class CriticalPointResult:
+    """Outcome of a critical-point search.
+
+    Attributes:
+        params: the final point (a new dict on the computation device, in its dtype).
+        loss: dataset-mean loss at ``params``.
+        grad_norm: ``‖∇L‖`` at ``params``, over the whole dataset.
+        converged: ``grad_norm ≤ grad_tol`` — nothing else makes a point critical.
+        grad_tol: the threshold asked for.
+        iterations: outer iterations taken.
+        num_hvps: Hessian-vector products spent.
+        num_grads: loss-and-gradient evaluations (dataset passes) spent.
+        num_hessians: dense Hessians formed (``backend="dense"``; each costs about as much
+            as ``P`` batched products, after which products are matrix multiplications
+            and counted in ``num_hvps``).
+        method: the finder's name.
+        message: why it stopped.
+        history: per outer iteration (row 0 is the start): ``loss``, ``grad_norm``,
+            ``step`` (the accepted step length ``α ‖p‖``; 0 at the start).
+    """
+
+    params: Params
+    loss: float
+    grad_norm: float
+    converged: bool
+    grad_tol: float
+    iterations: int
+    num_hvps: int
+    num_grads: int
+    num_hessians: int
+    method: str
+    message: str
+    history: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, object]:
+        """Plain-Python numbers for a table or a run store (no parameters, no history)."""
+        return {
+            "method": self.method,
+            "loss": self.loss,
+            "grad_norm": self.grad_norm,
+            "grad_tol": self.grad_tol,
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "num_hvps": self.num_hvps,
+            "num_grads": self.num_grads,
+            "num_hessians": self.num_hessians,
+            "message": self.message,
+        }
+
+
+# ---------------------------------------------------------------- the problem
+
+
+class _Problem:
+    """Loss, gradient and Hessian products of a pure loss at flat points, with counters."""
+
+    def __init__(
+        self,
+        loss: PureLoss,
+        params: Mapping[str, Tensor],
+        data: Data | None,
+        chunk_size: int | None,
+        backend: FinderBackend,
+        device: str | torch.device | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        check_choice("backend", backend, ("forward", "cached", "dense"))
+        self.dense = backend == "dense"
+        self.op = HessianOperator(
+            loss,
+            params,
+            data,
+            chunk_size=chunk_size,
+            backend="forward" if self.dense else backend,
+            device=device,
+            dtype=dtype,
+        )
+        if self.dense and self.op.num_params > 10_000:
+            raise LandscapeError(
+                f"backend='dense' forms P × P Hessians; P={self.op.num_params} is too many "
+                "(use backend='forward' or 'cached')"
+            )
+        self.loss = loss
+        self.like = self.op.params
+        self.num_hvps = 0
+        self.num_grads = 0
+        self.num_hessians = 0
+
+    def start(self) -> Tensor:
+        return flatten(self.like)
+
+    def evaluate(self, theta: Tensor) -> tuple[float, Tensor]:
+        """Dataset-mean loss and flat gradient at ``theta``."""
+        self.num_grads += 1
+        value, g = loss_and_gradient(self.loss, unflatten(theta, self.like), self.op.data)
+        return float(value), flatten(g)
+
+    def operator(self, theta: Tensor) -> CurvatureOperator:
+        params = unflatten(theta, self.like)
+        if self.dense:
+            self.num_hessians += 1
+            h = dense_hessian(self.loss, params, self.op.data)
+            return MatrixOperator(h, check_symmetric=False)
+        return self.op.at(params)
+
+    def hvp(self, op: CurvatureOperator, rows: Tensor) -> Tensor:
+        self.num_hvps += rows.shape[0]
+        return op.apply_rows(rows)
+
+
+_STALL = "stalled: ‖∇L‖ fell by < 0.1 % in {patience} iterations (a non-critical minimum of ‖∇L‖?)"
+
+
+def _check_common(grad_tol: float, max_iter: int, patience: int = 0) -> None:
+    if not grad_tol > 0:
+        raise LandscapeError(f"grad_tol must be positive, got {grad_tol!r}")
+    for name, value in (("max_iter", max_iter), ("patience", patience)):
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise LandscapeError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+class _Tracker:
+    def __init__(self, loss: float, gnorm: float) -> None:
+        self.history: dict[str, list[float]] = {"loss": [loss], "grad_norm": [gnorm], "step": [0.0]}
+
+    def add(self, loss: float, gnorm: float, step: float) -> None:
+        self.history["loss"].append(loss)
+        self.history["grad_norm"].append(gnorm)
+        self.history["step"].append(step)
+
+    def stalled(self, patience: int) -> bool:
+        """``‖∇L‖`` fell by less than 0.1 % over the last ``patience`` iterations."""
+        g = self.history["grad_norm"]
+        return patience > 0 and len(g) > patience and g[-1] > 0.999 * g[-1 - patience]
+
+
+def _result(
+    prob: _Problem,
+    theta: Tensor,
+    loss: float,
+    g: Tensor,
+    grad_tol: float,
+    iterations: int,
+    method: str,
+    message: str,
+    tracker: _Tracker,
+) -> CriticalPointResult:
+    gnorm = float(g.norm())
+    converged = gnorm <= grad_tol
+    if converged:
+        message = f"‖∇L‖ = {gnorm:.3e} ≤ grad_tol = {grad_tol:.1e}"
+    return CriticalPointResult(
+        params={k: v.clone() for k, v in unflatten(theta, prob.like).items()},
+        loss=loss,
+        grad_norm=gnorm,
+        converged=converged,
+        grad_tol=float(grad_tol),
+        iterations=iterations,
+        num_hvps=prob.num_hvps,
+        num_grads=prob.num_grads,
+        num_hessians=prob.num_hessians,
+        method=method,
+        message=message,
+        history=tracker.history,
+    )
+
+
+# ---------------------------------------------------------------- the Krylov subspace of ∇L
+
+
+class _Krylov:
+    """Lanczos from ``g`` with full reorthogonalisation: ``H V_k = V_{k+1} T̄_k``."""
+
+    def __init__(self, prob: _Problem, op: CurvatureOperator, g: Tensor) -> None:
+        self.prob, self.op = prob, op
+        self.beta0 = float(g.norm())
+        self.basis = [g / self.beta0]
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.closed = False  # Krylov space invariant: T̄'s last row is zero, solves are exact
+        self._rotations: list[tuple[float, float]] = []
+        self.residual = self.beta0  # min_y ‖T̄ y + ‖g‖ e₁‖, updated by Givens rotations
+
+    @property
+    def k(self) -> int:
+        return len(self.alpha)
+
+    def grow(self) -> None:
+        q = self.basis[-1]
+        w = self.prob.hvp(self.op, q.reshape(1, -1))[0]
+        a = float(q @ w)
+        w = w - a * q
+        if self.beta:
+            w = w - self.beta[-1] * self.basis[-2]
+        stack = torch.stack(self.basis)
+        for _ in range(2):
+            w = w - stack.T @ (stack @ w)
+        b = float(w.norm())
+        self.alpha.append(a)
+        self.beta.append(b)
+        scale = max(abs(x) for x in self.alpha) + max(self.beta)
+        if b <= 1e3 * torch.finfo(w.dtype).eps * scale:
+            self.closed = True
+            self.beta[-1] = 0.0
+        else:
+            self.basis.append(w / b)
+        self._update_residual()
+
+    def _update_residual(self) -> None:
+        """MINRES's recurrence: QR of ``T̄_k`` by Givens rotations, O(1) per step."""
+        j = self.k - 1
+        below = self.beta[j - 1] if j >= 1 else 0.0  # T̄[j-1, j]
+        if j >= 2:
+            below = self._rotations[j - 2][0] * below  # rotation j-2 acting on rows j-2, j-1
+        diag = self.alpha[j]
+        if j >= 1:
+            c, s = self._rotations[j - 1]
+            diag = -s * below + c * diag
+        r = math.hypot(diag, self.beta[j])
+        c, s = (diag / r, self.beta[j] / r) if r > 0 else (0.0, 1.0)
+        self._rotations.append((c, s))
+        self.residual *= abs(s)
+
+    def tbar(self) -> np.ndarray:
+        """``T̄_k``, ``(k + 1) × k``."""
+        k = self.k
+        t = np.zeros((k + 1, k))
+        t[np.arange(k), np.arange(k)] = self.alpha
+        t[np.arange(1, k + 1), np.arange(k)] = self.beta
+        t[np.arange(k - 1), np.arange(1, k)] = self.beta[: k - 1]
+        return t
+
+    def rhs(self) -> np.ndarray:
+        e = np.zeros(self.k + 1)
+        e[0] = -self.beta0
+        return e
+
+    def step(self, y: np.ndarray) -> Tensor:
+        v = torch.stack(self.basis[: self.k])
+        return torch.as_tensor(y, dtype=v.dtype, device=v.device) @ v
+
+
+def _least_squares(t: np.ndarray, rhs: np.ndarray, mu: float = 0.0) -> np.ndarray:
+    """``argmin ‖T y − rhs‖² + μ ‖y‖²`` (minimum-norm when ``μ = 0`` and ``T`` is singular)."""
+    if mu > 0:
+        k = t.shape[1]
+        a = np.vstack([t, math.sqrt(mu) * np.eye(k)])
+        b = np.concatenate([rhs, np.zeros(k)])
+        return np.linalg.lstsq(a, b, rcond=None)[0]
+    return np.linalg.lstsq(t, rhs, rcond=1e-12)[0]
+
+
+# ---------------------------------------------------------------- Newton-MR
+
+
+def newton_mr(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    *,
+    grad_tol: float = 1e-6,
+    max_iter: int = 100,
+    inner_iter: int = 50,
+    inner_rtol: float = 1e-3,
+    armijo: float = 1e-4,
+    max_backtracks: int = 40,
+    patience: int = 20,
+    chunk_size: int | None = None,
+    backend: FinderBackend = "forward",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> CriticalPointResult:
+    """Newton-MR: minimum-residual Newton steps with Armijo backtracking on ``‖∇L‖²``.
+
+    Each iteration builds the Krylov space of ``H`` from ``g`` until the MINRES residual
+    ``‖H p + g‖`` falls below ``inner_rtol · ‖g‖`` (or stagnates: ``g`` outside the range of a
+    singular ``H``, or ``inner_iter`` products), then backtracks ``α = 1, ½, ¼, …`` until
+    ``‖∇L(θ + α p)‖² ≤ ‖g‖² + 2 armijo · α ⟨p, H g⟩``. Converges to critical points of any
+    index (Roosta et al. 2022).
+
+    Args:
+        loss, params, data: a pure loss, the starting point and its data (see
+            :class:`~landscape.curvature.operator.HessianOperator`; ``data=None`` for a loss
+            of the parameters alone).
+        grad_tol: stop when ``‖∇L‖ ≤ grad_tol``.
+        max_iter: outer iterations.
+        inner_iter: most Hessian products per iteration.
+        inner_rtol: relative residual of the inner least-squares solve.
+        armijo: sufficient-decrease constant ``ρ``.
+        max_backtracks: halvings of the step before giving up.
+        chunk_size, device, dtype: as for ``HessianOperator`` (float64 recommended).
+        backend: ``"forward"`` or ``"cached"`` (see ``HessianOperator``), or ``"dense"``:
+            form the exact Hessian at each iterate with :func:`dense_hessian` — much faster
+            for small models (a few thousand parameters), where Krylov products would
+            be dominated by per-call overhead.
+        patience: stop early when ``‖∇L‖`` decreased by less than 0.1 % over the last
+            ``patience`` iterations (a stall, typically at a minimum of ``‖∇L‖`` that is
+            not a critical point); 0 never stops early.
+
+    Returns:
+        :class:`CriticalPointResult`.
+    """
+    _check_common(grad_tol, max_iter, patience)
+    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    tracker = _Tracker(value, float(g.norm()))
+    message = f"max_iter={max_iter} reached"
+    it = 0
+    while it < max_iter:
+        gnorm = float(g.norm())
+        if gnorm <= grad_tol:
+            break
+        kry = _Krylov(prob, prob.operator(theta), g)
+        res_hist: list[float] = []
+        while kry.k < inner_iter and not kry.closed:
+            kry.grow()
+            res_hist.append(kry.residual)
+            if res_hist[-1] <= inner_rtol * gnorm:
+                break
+            if len(res_hist) > 5 and res_hist[-6] - res_hist[-1] <= 1e-3 * res_hist[-1]:
+                break  # least-squares floor: g is (numerically) outside range(H)
+        tb = kry.tbar()
+        y = _least_squares(tb, kry.rhs())
+        p = kry.step(y)
+        slope = kry.beta0 * float(y @ tb[: kry.k, 0])  # ⟨p, H g⟩ = ‖g‖ yᵀ T̄[:k, 0]
+        if not slope < 0:
+            message = f"no descent direction for ‖∇L‖² (⟨p, Hg⟩ = {slope:.2e})"
+            break
+        phi = 0.5 * gnorm**2
+        alpha = 1.0
+        for _ in range(max_backtracks):
+            trial = theta + alpha * p
+            t_value, t_g = prob.evaluate(trial)
+            if 0.5 * float(t_g @ t_g) <= phi + armijo * alpha * slope and math.isfinite(t_value):
+                break
+            alpha *= 0.5
+        else:
+            message = f"line search failed after {max_backtracks} halvings"
+            break
+        theta, value, g = trial, t_value, t_g
+        tracker.add(value, float(g.norm()), alpha * float(p.norm()))
+        it += 1
+        if tracker.stalled(patience):
+            message = _STALL.format(patience=patience)
+            break
+    return _result(prob, theta, value, g, grad_tol, it, "newton_mr", message, tracker)
+
+
+# ---------------------------------------------------------------- damped Newton (LM)
+
+
+def damped_newton(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    *,
+    grad_tol: float = 1e-6,
+    max_iter: int = 100,
+    damping: float = 1e-3,
+    inner_iter: int = 30,
+    max_rejections: int = 30,
+    patience: int = 20,
+    chunk_size: int | None = None,
+    backend: FinderBackend = "forward",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> CriticalPointResult:
+    """Levenberg–Marquardt damped Newton on ``∇L(θ) = 0``, in the Krylov space of ``g``.
+
+    The step minimises ``‖g + H p‖² + μ ‖p‖²`` over ``p ∈ K_k(H, g)``; a step is accepted
+    when the actual decrease of ``½‖∇L‖²`` is a positive fraction of the predicted one, and
+    ``μ`` shrinks after good steps and grows after rejected ones (Nielsen 1999) — a rejected
+    step costs one gradient, no Hessian products. Attracted to critical points of any
+    index, like Newton's method.
+
+    Args:
+        loss, params, data, grad_tol, max_iter, patience, chunk_size, backend, device,
+            dtype: as for :func:`newton_mr`.
+        damping: initial ``μ`` relative to ``‖T̄_k‖₂²`` (≈ ``‖H‖²``).
+        inner_iter: Krylov dimension ``k`` per iteration.
+        max_rejections: consecutive rejected steps before giving up.
+
+    Returns:
+        :class:`CriticalPointResult`.
+    """
+    _check_common(grad_tol, max_iter, patience)
+    if not damping > 0:
+        raise LandscapeError(f"damping must be positive, got {damping!r}")
+    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    tracker = _Tracker(value, float(g.norm()))
+    message = f"max_iter={max_iter} reached"
+    mu_rel, nu = float(damping), 2.0
+    it = 0
+    while it < max_iter:
+        gnorm = float(g.norm())
+        if gnorm <= grad_tol:
+            break
+        kry = _Krylov(prob, prob.operator(theta), g)
+        while kry.k < inner_iter and not kry.closed:
+            kry.grow()
+        tb, rhs = kry.tbar(), kry.rhs()
+        norm2 = float(np.linalg.norm(tb, 2)) ** 2
+        phi = 0.5 * gnorm**2
+        accepted = False
+        for _ in range(max_rejections):
+            y = _least_squares(tb, rhs, mu_rel * norm2)
+            predicted = phi - 0.5 * float(np.sum((tb @ y - rhs) ** 2))
+            p = kry.step(y)
+            t_value, t_g = prob.evaluate(theta + p)
+            actual = phi - 0.5 * float(t_g @ t_g)
+            rho = actual / predicted if predicted > 0 else -1.0
+            if rho > 1e-4 and math.isfinite(t_value):
+                mu_rel *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+                nu = 2.0
+                accepted = True
+                break
+            mu_rel *= nu
+            nu *= 2
+        if not accepted:
+            message = f"{max_rejections} consecutive steps rejected (μ = {mu_rel:.1e} ‖H‖²)"
+            break
+        theta, value, g = theta + p, t_value, t_g
+        tracker.add(value, float(g.norm()), float(p.norm()))
+        it += 1
+        if tracker.stalled(patience):
+            message = _STALL.format(patience=patience)
+            break
+    return _result(prob, theta, value, g, grad_tol, it, "damped_newton", message, tracker)
+
+
+# ---------------------------------------------------------------- saddle-free Newton
+
+
+def saddle_free_newton(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    *,
+    grad_tol: float = 1e-6,
+    max_iter: int = 100,
+    damping: float = 1e-3,
+    subspace: int = 20,
+    armijo: float = 1e-4,
+    max_backtracks: int = 40,
+    chunk_size: int | None = None,
+    backend: FinderBackend = "forward",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> CriticalPointResult:
+    """Saddle-free Newton (Dauphin et al. 2014) in a Krylov subspace: finds minima.
+
+    In the ``k``-dimensional Krylov space of ``g``, ``T_k = U Θ Uᵀ`` and the step is
+    ``p = −V_k U (|Θ| + μ)^{-1} Uᵀ V_kᵀ g``: Newton's step with every negative curvature
+    flipped to positive, so it moves downhill along negative-curvature directions instead
+    of being attracted to the saddle. ``μ = damping · max|Θ|``. Armijo backtracking on
+    ``L``.
+
+    Args:
+        loss, params, data, grad_tol, max_iter, armijo, max_backtracks, chunk_size,
+            backend, device, dtype: as for :func:`newton_mr`.
+        damping: ``μ`` relative to the largest ``|θ|`` of ``T_k``.
+        subspace: Krylov dimension ``k``.
+
+    Returns:
+        :class:`CriticalPointResult`.
+    """
+    _check_common(grad_tol, max_iter)
+    if not damping > 0:
+        raise LandscapeError(f"damping must be positive, got {damping!r}")
+    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    tracker = _Tracker(value, float(g.norm()))
+    message = f"max_iter={max_iter} reached"
+    it = 0
+    while it < max_iter:
+        gnorm = float(g.norm())
+        if gnorm <= grad_tol:
+            break
+        kry = _Krylov(prob, prob.operator(theta), g)
+        while kry.k < subspace and not kry.closed:
+            kry.grow()
+        t = kry.tbar()[: kry.k]
+        lam, u = np.linalg.eigh(t)
+        mu = damping * max(float(np.abs(lam).max()), np.finfo(np.float64).tiny)
+        y = -u @ ((u[0] * kry.beta0) / (np.abs(lam) + mu))  # −U (|Θ|+μ)⁻¹ Uᵀ (‖g‖ e₁)
+        p = kry.step(y)
+        slope = kry.beta0 * float(y[0])  # ⟨p, g⟩
+        if not slope < 0:
+            message = f"no descent direction (⟨p, g⟩ = {slope:.2e})"
+            break
+        alpha = 1.0
+        for _ in range(max_backtracks):
+            t_value, t_g = prob.evaluate(theta + alpha * p)
+            if t_value <= value + armijo * alpha * slope:
+                break
+            alpha *= 0.5
+        else:
+            message = f"line search failed after {max_backtracks} halvings"
+            break
+        theta, value, g = theta + alpha * p, t_value, t_g
+        tracker.add(value, float(g.norm()), alpha * float(p.norm()))
+        it += 1
+    return _result(prob, theta, value, g, grad_tol, it, "saddle_free_newton", message, tracker)
+
+
+# ---------------------------------------------------------------- L-BFGS on the gradient norm
+
+
+def gradient_norm_lbfgs(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    *,
+    grad_tol: float = 1e-6,
+    max_iter: int = 500,
+    history_size: int = 20,
+    armijo: float = 1e-4,
+    max_backtracks: int = 40,
+    patience: int = 20,
+    chunk_size: int | None = None,
+    backend: Literal["forward", "cached"] = "forward",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> CriticalPointResult:
+    """L-BFGS on ``φ(θ) = ½‖∇L(θ)‖²`` (gradient ``H ∇L``: one Hessian product per step).
+
+    Two-loop recursion over the last ``history_size`` pairs (pairs with ``sᵀy ≤ 0`` are
+    skipped), initial scaling ``γ = sᵀy / yᵀy``, Armijo backtracking on ``φ`` (a trial costs
+    one gradient; the accepted point one Hessian product).
+
+    Args:
+        loss, params, data, grad_tol, max_iter, armijo, max_backtracks, patience,
+            chunk_size, device, dtype: as for :func:`newton_mr`.
+        backend: ``"forward"`` or ``"cached"`` (one product per step: a dense Hessian would
+            not pay).
+        history_size: curvature pairs kept.
+
+    Returns:
+        :class:`CriticalPointResult`.
+    """
+    _check_common(grad_tol, max_iter, patience)
+    if int(history_size) != history_size or history_size < 1:
+        raise LandscapeError(f"history_size must be a positive integer, got {history_size!r}")
+    check_choice("backend", backend, ("forward", "cached"))
+    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    tracker = _Tracker(value, float(g.norm()))
+
+    def grad_phi(th: Tensor, gr: Tensor) -> Tensor:
+        return prob.hvp(prob.operator(th), gr.reshape(1, -1))[0]
+
+    dphi = grad_phi(theta, g) if float(g.norm()) > grad_tol else torch.zeros_like(g)
+    pairs: list[tuple[Tensor, Tensor, float]] = []
+    message = f"max_iter={max_iter} reached"
+    it = 0
+    while it < max_iter:
+        gnorm = float(g.norm())
+        if gnorm <= grad_tol:
+            break
+        q = dphi.clone()
+        coefs = []
+        for s, yv, rho in reversed(pairs):
+            a = rho * float(s @ q)
+            coefs.append(a)
+            q = q - a * yv
+        if pairs:
+            s, yv, _ = pairs[-1]
+            q = q * (float(s @ yv) / float(yv @ yv))
+        else:
+            q = q * min(1.0, 1.0 / max(float(dphi.norm()), 1e-300)) * gnorm
+        for (s, yv, rho), a in zip(pairs, reversed(coefs), strict=True):
+            b = rho * float(yv @ q)
+            q = q + (a - b) * s
+        d = -q
+        slope = float(d @ dphi)
+        if not slope < 0:
+            pairs.clear()
+            d, slope = -dphi, -float(dphi @ dphi)
+        phi = 0.5 * gnorm**2
+        alpha = 1.0
+        for _ in range(max_backtracks):
+            trial = theta + alpha * d
+            t_value, t_g = prob.evaluate(trial)
+            if 0.5 * float(t_g @ t_g) <= phi + armijo * alpha * slope and math.isfinite(t_value):
+                break
+            alpha *= 0.5
+        else:
+            message = f"line search failed after {max_backtracks} halvings"
+            break
+        t_dphi = grad_phi(trial, t_g)
+        s, yv = trial - theta, t_dphi - dphi
+        sy = float(s @ yv)
+        if sy > 1e-12 * float(s.norm()) * float(yv.norm()):
+            pairs.append((s, yv, 1.0 / sy))
+            pairs = pairs[-int(history_size) :]
+        theta, value, g, dphi = trial, t_value, t_g, t_dphi
+        tracker.add(value, float(g.norm()), float(s.norm()))
+        it += 1
+        if tracker.stalled(patience):
+            message = _STALL.format(patience=patience)
+            break
+    return _result(prob, theta, value, g, grad_tol, it, "gradient_norm_lbfgs", message, tracker)
+
+
+# ---------------------------------------------------------------- dispatch
+
+Method = Literal["newton_mr", "damped_newton", "saddle_free_newton", "gradient_norm_lbfgs"]
+
+#: the finders by name, for configs and the CLI
+FINDERS = {
+    "newton_mr": newton_mr,
+    "damped_newton": damped_newton,
+    "saddle_free_newton": saddle_free_newton,
+    "gradient_norm_lbfgs": gradient_norm_lbfgs,
+}
+
+
+def find_critical_point(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    method: Method = "damped_newton",
+    **options: object,
+) -> CriticalPointResult:
+    """Run the finder ``method`` (a key of :data:`FINDERS`) with its keyword ``options``.
+
+    ``damped_newton`` (the default: the most robust in our tests on small networks),
+    ``newton_mr`` and ``gradient_norm_lbfgs`` find critical points of any index near the
+    start; ``saddle_free_newton`` finds minima. Starts that end at a minimum of ``‖∇L‖``
+    that is not critical are common on networks (Frye et al. 2019): they come back with
+    ``converged=False``.
+
+    Raises:
+        LandscapeError: unknown ``method`` or an option the method does not take.
+    """
+    check_choice("method", method, FINDERS)
+    finder = FINDERS[method]
+    allowed = [
+        name
+        for name, par in inspect.signature(finder).parameters.items()
+        if par.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise LandscapeError(
+            f"method={method!r} does not take option(s) {unknown}; allowed: {sorted(allowed)}"
+        )
+    return finder(loss, params, data, **options)

@@ -1,0 +1,181 @@
+"""Hutchinson's trace estimator with batched probes and its standard error.
+
+For ``z`` with independent Rademacher (±1) entries, ``E[zᵀ A z] = tr A`` and
+``Var[zᵀ A z] = 2 (‖A‖_F² − Σ_i A_ii²)`` (Hutchinson 1990, *A stochastic estimator of the
+trace of the influence matrix for Laplacian smoothing splines*; Avron & Toledo 2011). The
+estimate is the mean of ``n`` samples ``z_jᵀ A z_j`` and its standard error the sample
+standard deviation over ``√n``. Probes go through the operator ``batch_size`` at a time
+(one batched product, i.e. one dataset pass, per batch).
+
+**Deflation.** A network Hessian's Frobenius norm is dominated by a few outlying
+eigenvalues, and so is the variance. For any orthonormal rows ``V`` (``m × P``) and
+``Π = I − VᵀV``, ``tr A = tr(V A Vᵀ) + tr(Π A Π)`` exactly; with ``V`` an ``m``-step Lanczos
+basis the first term is ``Σ α_i`` (no randomness) and Hutchinson on ``Π A Π`` has variance
+``2 (‖Π A Π‖_F² − …)``, which drops sharply once the outliers are in ``V`` — the idea of
+Hutch++ (Meyer, Musco, Musco & Woodruff 2021, *Hutch++: Optimal stochastic trace
+estimation*) with a Krylov instead of a sketched range. The estimate stays unbiased; its
+standard error is that of the stochastic part.
+
+Shape letters: ``P`` parameters, ``K`` probes per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from .._errors import LandscapeError, check_choice
+from .operator import CurvatureOperator, as_operator
+from .spectrum import lanczos_basis
+
+__all__ = ["TraceResult", "hutchinson_trace"]
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """A Hutchinson trace estimate.
+
+    Attributes:
+        trace: the estimate (mean of the samples).
+        stderr: its standard error, ``std(samples) / √n``.
+        num_probes: ``n``, probes used.
+        num_hvps: operator products spent (``num_probes`` + ``deflate``).
+        converged: ``stderr ≤ rtol · |trace|`` when a ``rtol`` was asked for, else ``True``.
+        rtol: the requested relative standard error, or ``None``.
+        samples: ``(n,)`` values ``zᵀ Π A Π z`` (``zᵀ A z`` without deflation).
+        deflate: Lanczos dimension ``m`` handled exactly.
+        deflated_trace: ``tr(V A Vᵀ)``, included in ``trace`` (0 without deflation).
+    """
+
+    trace: float
+    stderr: float
+    num_probes: int
+    num_hvps: int
+    converged: bool
+    rtol: float | None
+    samples: Tensor
+    deflate: int = 0
+    deflated_trace: float = 0.0
+
+    @property
+    def relative_stderr(self) -> float:
+        return self.stderr / abs(self.trace) if self.trace else math.inf
+
+    def summary(self) -> dict[str, object]:
+        """Plain-Python numbers for a table or a run store (no samples)."""
+        return {
+            "trace": self.trace,
+            "stderr": self.stderr,
+            "relative_stderr": self.relative_stderr,
+            "num_probes": self.num_probes,
+            "num_hvps": self.num_hvps,
+            "deflate": self.deflate,
+            "rtol": self.rtol,
+            "converged": self.converged,
+        }
+
+
+def _probes(
+    gen: torch.Generator, k: int, p: int, kind: str, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    if kind == "rademacher":
+        z = torch.randint(0, 2, (k, p), generator=gen, dtype=torch.int8).to(dtype) * 2 - 1
+    else:
+        z = torch.randn(k, p, generator=gen, dtype=torch.float64).to(dtype)
+    return z.to(device)
+
+
+def hutchinson_trace(
+    operator: CurvatureOperator | Tensor,
+    num_probes: int | None = None,
+    *,
+    rtol: float | None = None,
+    batch_size: int = 32,
+    max_probes: int = 10_000,
+    seed: int = 0,
+    probes: Literal["rademacher", "gaussian"] = "rademacher",
+    deflate: int = 0,
+) -> TraceResult:
+    """Estimate ``tr A`` from random probes ``zᵀ A z``, batched.
+
+    With ``num_probes`` alone, exactly that many probes are used. With ``rtol``, batches are
+    added until the standard error is at most ``rtol · |estimate|`` (at least two batches
+    and at least ``num_probes`` if given; at most ``max_probes``).
+
+    Args:
+        operator: a curvature operator or a dense symmetric tensor.
+        num_probes: probes to use (default 100 when ``rtol`` is not given).
+        rtol: target relative standard error (e.g. ``0.005`` for a 1 % interval at ~2σ).
+        batch_size: probes per batched product ``K`` (memory ∝ ``K``).
+        max_probes: cap for the adaptive mode.
+        seed: seed of the probes (drawn on the CPU: same probes on every device).
+        probes: ``"rademacher"`` (lowest variance for a fixed matrix) or ``"gaussian"``.
+        deflate: Lanczos steps ``m`` whose Krylov space is traced exactly (see the module
+            docs); 0 for plain Hutchinson. 20–50 pay off for network Hessians.
+
+    Returns:
+        :class:`TraceResult`.
+
+    Raises:
+        LandscapeError: non-positive counts or tolerance, unknown ``probes``.
+
+    Example:
+        >>> r = hutchinson_trace(torch.diag(torch.tensor([1.0, 2.0, 3.0])), 8)
+        >>> r.trace, r.stderr  # a diagonal matrix: every Rademacher sample is exact
+        (6.0, 0.0)
+    """
+    op = as_operator(operator)
+    check_choice("probes", probes, ("rademacher", "gaussian"))
+    for name, value in (("batch_size", batch_size), ("max_probes", max_probes)):
+        if isinstance(value, bool) or int(value) != value or value <= 0:
+            raise LandscapeError(f"{name} must be a positive integer, got {value!r}")
+    if num_probes is not None and (int(num_probes) != num_probes or num_probes < 2):
+        raise LandscapeError(f"num_probes must be an integer >= 2, got {num_probes!r}")
+    if rtol is not None and not rtol > 0:
+        raise LandscapeError(f"rtol must be positive, got {rtol!r}")
+    if isinstance(deflate, bool) or int(deflate) != deflate or deflate < 0:
+        raise LandscapeError(f"deflate must be a non-negative integer, got {deflate!r}")
+    if num_probes is None and rtol is None:
+        num_probes = 100
+    p, device, dtype = op.shape[0], op.device, op.dtype
+    gen = torch.Generator().manual_seed(int(seed))
+    start = op.num_hvps
+    basis, exact = None, 0.0
+    if deflate:
+        basis, alpha = lanczos_basis(op, int(deflate), seed=int(seed) + 7919)
+        exact = float(alpha.sum())
+    samples: list[Tensor] = []
+    n = 0
+    minimum = int(num_probes) if num_probes is not None else 2 * int(batch_size)
+    cap = minimum if rtol is None else max(int(max_probes), minimum)
+    while n < cap:
+        k = min(int(batch_size), cap - n)
+        z = _probes(gen, k, p, probes, device, dtype)
+        if basis is not None:
+            z = z - (z @ basis.T) @ basis
+        samples.append((z * op.apply_rows(z)).sum(dim=1))
+        n += k
+        if rtol is not None and n >= minimum:
+            s = torch.cat(samples).double()
+            est = exact + float(s.mean())
+            if float(s.std(unbiased=True)) / math.sqrt(n) <= rtol * abs(est):
+                break
+    values = torch.cat(samples)
+    s = values.double()
+    mean = exact + float(s.mean())
+    stderr = float(s.std(unbiased=True)) / math.sqrt(n)
+    return TraceResult(
+        trace=mean,
+        stderr=stderr,
+        num_probes=n,
+        num_hvps=op.num_hvps - start,
+        converged=rtol is None or stderr <= rtol * abs(mean),
+        rtol=rtol,
+        samples=values,
+        deflate=0 if basis is None else int(basis.shape[0]),
+        deflated_trace=exact,
+    )

@@ -1,0 +1,148 @@
+"""Critical-point finders reach known saddles and never call a non-critical point critical."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from landscape import LandscapeError, models
+from landscape.curvature import (
+    FINDERS,
+    dense_hessian,
+    exact_index,
+    find_critical_point,
+    loss_and_gradient,
+    saddle_free_newton,
+)
+from landscape.data import area_downsample
+from landscape.functional import FunctionalModel
+from landscape.params import flatten
+
+
+def _double_well(p):
+    """``f = x² − y² + (x⁴ + y⁴)/4``: a saddle (index 1) at 0, minima at (0, ±√2)."""
+    x, y = p["w"][0], p["w"][1]
+    return x**2 - y**2 + 0.25 * (x**4 + y**4)
+
+
+def _start(*values: float) -> dict[str, torch.Tensor]:
+    return {"w": torch.tensor(values, dtype=torch.float64)}
+
+
+@pytest.mark.parametrize("method", ["newton_mr", "damped_newton", "gradient_norm_lbfgs"])
+def test_gradient_norm_finders_reach_the_saddle_of_a_double_well(method):
+    r = find_critical_point(_double_well, _start(0.3, 0.2), method=method, grad_tol=1e-10)
+    assert r.converged and r.grad_norm <= 1e-10
+    torch.testing.assert_close(
+        r.params["w"], torch.zeros(2, dtype=torch.float64), atol=1e-9, rtol=0
+    )
+    idx = exact_index(dense_hessian(_double_well, r.params))
+    assert idx.count == 1 and idx.fraction == 0.5
+    assert r.history["grad_norm"][0] > r.history["grad_norm"][-1] == r.grad_norm
+    summary = r.summary()
+    json.dumps(summary)
+    assert summary["converged"] is True and summary["method"] == method
+    assert r.num_grads >= r.iterations + 1 and r.num_hvps > 0
+
+
+def test_saddle_free_newton_is_repelled_to_a_minimum():
+    r = saddle_free_newton(_double_well, _start(0.3, 0.2), grad_tol=1e-10)
+    assert r.converged
+    torch.testing.assert_close(
+        r.params["w"], torch.tensor([0.0, 2**0.5], dtype=torch.float64), atol=1e-8, rtol=0
+    )
+    assert exact_index(dense_hessian(_double_well, r.params)).count == 0
+
+
+def _quartic_saddle(n: int = 20, n_neg: int = 5):
+    """``½ θᵀAθ + ¼ Σθ⁴`` with ``A`` of ``n_neg`` negative eigenvalues: origin has that index."""
+    lam = torch.cat([-torch.linspace(0.5, 2.0, n_neg), torch.linspace(0.3, 3.0, n - n_neg)])
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=torch.Generator().manual_seed(0)))
+    a = ((q * lam) @ q.T).double()
+    return lambda p: 0.5 * p["w"] @ a @ p["w"] + 0.25 * (p["w"] ** 4).sum()
+
+
+@pytest.mark.parametrize("backend", ["forward", "cached", "dense"])
+def test_finders_reach_an_index_5_saddle_with_every_backend(backend):
+    f = _quartic_saddle()
+    start = {"w": 0.02 * torch.randn(20, generator=torch.Generator().manual_seed(1)).double()}
+    for method in ("newton_mr", "damped_newton"):
+        r = find_critical_point(f, start, method=method, grad_tol=1e-9, backend=backend)
+        assert r.converged, r.message
+        assert float(r.params["w"].abs().max()) < 1e-8
+        assert exact_index(dense_hessian(f, r.params)).count == 5
+        assert (r.num_hessians > 0) == (backend == "dense")
+
+
+def test_network_critical_point_is_verified_independently(digits64):
+    fm = FunctionalModel(
+        models.build(
+            models.MLPSpec(in_features=16, widths=(4,), out_features=10, activation="tanh"),
+            seed=2,
+            dtype=torch.float64,
+        )
+    )
+    images = digits64.x_train[:60].reshape(-1, 8, 8).numpy()
+    x = torch.as_tensor(area_downsample(images, 4).reshape(-1, 16))
+    y = digits64.y_train[:60]
+    for backend in ("dense", "forward"):
+        r = find_critical_point(
+            fm, fm.params(), (x, y), method="damped_newton", grad_tol=1e-8, backend=backend,
+            chunk_size=25, max_iter=40,
+        )  # fmt: skip
+        assert r.converged, r.message
+        g = torch.func.grad(lambda p: fm.loss(p, (x, y)))(r.params)
+        assert float(flatten(g).norm()) <= 1e-8
+        assert abs(float(fm.loss(r.params, (x, y))) - r.loss) < 1e-12
+    idx = exact_index(dense_hessian(fm, r.params, (x, y)), zero_tol=1e-6)
+    assert 0 < idx.count < idx.num_params  # a saddle near the start: Newton is attracted to it
+
+
+def test_a_point_that_did_not_reach_the_threshold_is_not_critical(mlp_problem):
+    p = mlp_problem
+    r = find_critical_point(p.fm, p.params, p.data, method="newton_mr", max_iter=1)
+    assert not r.converged and r.iterations <= 1
+    _, g = loss_and_gradient(p.fm, r.params, p.data)
+    assert r.grad_norm == pytest.approx(float(flatten(g).norm()), rel=1e-10)
+    assert r.grad_norm > r.grad_tol
+    assert "max_iter" in r.message
+    # max_iter=0 returns the start, honestly measured
+    r0 = find_critical_point(p.fm, p.params, p.data, method="damped_newton", max_iter=0)
+    assert not r0.converged and r0.iterations == 0
+    assert all(torch.equal(r0.params[k], v) for k, v in p.params.items())
+
+
+def test_stall_stops_early_with_a_message():
+    # f' = (x − 1)² + 0.1 > 0: no critical point, but ‖∇f‖ has a minimum 0.1 at x = 1
+    def f(p):
+        x = p["w"][0]
+        return (x - 1) ** 3 / 3 + 0.1 * x
+
+    r = find_critical_point(f, _start(1.5), method="gradient_norm_lbfgs", patience=5)
+    assert not r.converged and r.grad_norm >= 0.1 - 1e-9
+    assert "stalled" in r.message or "line search" in r.message
+
+
+def test_bad_arguments_raise():
+    for call, match in [
+        (lambda: find_critical_point(_double_well, _start(0.1, 0.1), method="newton"), "method"),
+        (lambda: find_critical_point(_double_well, _start(0.1, 0.1), inner_rtol=0.1), "option"),
+        (lambda: find_critical_point(_double_well, _start(0.1, 0.1), grad_tol=0.0), "grad_tol"),
+        (lambda: find_critical_point(_double_well, _start(0.1, 0.1), max_iter=-1), "max_iter"),
+        (
+            lambda: find_critical_point(
+                _double_well, _start(0.1, 0.1), method="gradient_norm_lbfgs", backend="dense"
+            ),
+            "backend",
+        ),
+    ]:
+        with pytest.raises(LandscapeError, match=match):
+            call()
+    assert set(FINDERS) == {
+        "newton_mr",
+        "damped_newton",
+        "saddle_free_newton",
+        "gradient_norm_lbfgs",
+    }
