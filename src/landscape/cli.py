@@ -149,6 +149,11 @@ def _run_experiment(
     ex = make_executor(executor, workers)
     with _open_store(store_path) as store:
         result = execute(name, cfg, store, ex, resume=not new)
+    _show(result)
+    return result
+
+
+def _show(result: Any) -> None:
     _note(f"run {result.run_id}{' (resumed)' if result.resumed else ''}  →  {result.folder}")
     for title, rows in result.tables.items():
         print_table(title, rows)
@@ -156,7 +161,6 @@ def _run_experiment(
         _note(note)
     for fig in result.figures:
         _note(f"figure: {fig}")
-    return result
 
 
 # ---------------------------------------------------------------- demo
@@ -219,6 +223,83 @@ def reproduce_choromanska(
         device=device,
         mnist_dir=None if mnist_dir is None else str(mnist_dir),
     )
+
+
+@reproduce_app.command("freeman-bruna")
+def reproduce_freeman_bruna(
+    full: FullOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="dss (greedy) or dss-constrained.")
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    executor: ExecOpt = "serial",
+    workers: WorkersOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Level-set connectivity by Dynamic String Sampling: geodesic length and beads vs L0."""
+    _run_experiment(
+        "freeman-bruna",
+        "full" if full else "quick",
+        config,
+        set_,
+        store,
+        executor,
+        workers,
+        new,
+        device=device,
+        method=method,
+    )
+
+
+# ---------------------------------------------------------------- connect
+@app.command()
+def connect(
+    a: Annotated[Path, typer.Argument(help="First checkpoint (θ_A).")],
+    b: Annotated[Path, typer.Argument(help="Second checkpoint (θ_B), same architecture.")],
+    data: Annotated[str, typer.Option("--data", help="digits, mnist, quadratic, cubic.")],
+    threshold: Annotated[float, typer.Option("--threshold", help="Level L0 of Ω(L0), > 0.")],
+    method: Annotated[
+        str, typer.Option("--method", help="dss, dss-constrained, bezier or linear.")
+    ] = "dss",
+    measure: Annotated[
+        str, typer.Option("--measure", help="Threshold the training loss or the test error.")
+    ] = "loss",
+    align: Annotated[
+        bool, typer.Option("--align", help="Weight-match B to A first (MLPs).")
+    ] = False,
+    mnist_dir: Annotated[
+        Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
+    ] = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Connect two checkpoints below a threshold: profile plot, table, string of beads."""
+    from .experiments import execute
+    from .experiments.connect import Config
+    from .runtime.config import load_config
+    from .runtime.executor import SerialExecutor
+
+    over = _overrides(
+        set_,
+        a=str(a),
+        b=str(b),
+        data=data,
+        threshold=threshold,
+        method=method,
+        measure=measure,
+        align=align,
+        device=device,
+        mnist_dir=None if mnist_dir is None else str(mnist_dir),
+    )
+    cfg = load_config(Config, None, over)
+    with _open_store(store) as st:
+        result = execute("connect", cfg, st, SerialExecutor(), resume=not new)
+    _show(result)
 
 
 # ---------------------------------------------------------------- inspect

@@ -33,6 +33,8 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 EXPERIMENTS: dict[str, str] = {
     "demo": "landscape.experiments.demo",
     "choromanska": "landscape.experiments.choromanska",
+    "freeman-bruna": "landscape.experiments.freeman_bruna",
+    "connect": "landscape.experiments.connect",
 }
 
 

@@ -36,6 +36,8 @@ class _Timed:
 
 
 def _spec(task: Any) -> Any:
+    if hasattr(task, "record"):  # a task may choose what of it is recorded
+        return task.record()
     if hasattr(task, "model_dump"):
         return task.model_dump(mode="json")
     if hasattr(task, "__dataclass_fields__"):

@@ -1,0 +1,224 @@
+"""``landscape connect A.ckpt B.ckpt``: connect two trained models of one architecture.
+
+Loads two checkpoints, optionally aligns B to A by weight matching (Ainsworth et al.
+2022), and runs a path finder — greedy DSS, constrained DSS, a Bezier curve or the
+straight line — below a threshold on the loss or the test error. Writes the profile
+figure, a summary table, and the string of beads as a checkpoint series
+(``string/bead_000.ckpt`` …) in the run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from .. import checkpoint, data
+from .._errors import LandscapeError
+from ..connect import align_and_interpolate, classification_error, find_path, interpolate
+from ..functional import FunctionalModel
+from ..optim import Adam
+from ..params import unstack
+from ..runtime.executor import Executor
+from ..runtime.store import Store, task_key
+from ..runtime.sweep import run_sweep
+from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+
+NAME = "connect"
+
+
+class Config(ExperimentConfig):
+    """What to connect and how."""
+
+    a: str
+    b: str
+    data: Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+    mnist_dir: str | None = None
+    threshold: float = Field(gt=0)
+    method: Literal["dss", "dss-constrained", "bezier", "linear"] = "dss"
+    measure: Literal["loss", "error"] = "loss"
+    align: bool = False
+    alpha: float = Field(default=0.95, gt=0, lt=1)
+    lr: float = Field(default=1e-3, gt=0)
+    max_steps: int = Field(default=5000, ge=1)
+    max_beads: int = Field(default=32, ge=1)
+    grid: int = Field(default=33, ge=3)
+
+
+@dataclass(frozen=True)
+class ConnectJob:
+    config: dict
+
+    @property
+    def key(self) -> str:
+        return task_key(job="connect")
+
+
+def _load(cfg: Config):
+    device, dtype_name = resolve_device(cfg.device), cfg.dtype
+    dtype = torch_dtype(dtype_name)
+    ca, cb = checkpoint.load(cfg.a), checkpoint.load(cfg.b)
+    if ca.spec is None or cb.spec is None:
+        raise LandscapeError(
+            "connect needs checkpoints saved with a model spec (landscape.checkpoint.save)"
+        )
+    if ca.spec != cb.spec:
+        raise LandscapeError(
+            "the checkpoints have different architectures: "
+            f"{ca.spec.describe()} vs {cb.spec.describe()}"
+        )
+    saved = ca.meta.get("data") if isinstance(ca.meta.get("data"), dict) else {}
+    seed = int(saved.get("seed", cfg.seed)) if saved.get("name") == cfg.data else cfg.seed
+    opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
+    if cfg.data == "mnist" and not cfg.mnist_dir:
+        raise LandscapeError("--data mnist needs --mnist-dir DIR")
+    ds = data.load(cfg.data, seed=seed, dtype=dtype, **opts).to(device)
+    if ds.in_features != getattr(ca.spec, "in_features", ds.in_features):
+        raise LandscapeError(
+            f"dataset {cfg.data!r} has {ds.in_features} input features, the model expects "
+            f"{ca.spec.in_features}"
+        )
+    loss = ca.meta.get("loss", ds.loss)
+    fm = FunctionalModel(ca.build(device=device).to(dtype), loss=loss)
+    a = {k: v.to(device=device, dtype=dtype) for k, v in ca.params.items()}
+    b = {k: v.to(device=device, dtype=dtype) for k, v in cb.params.items()}
+    return ca, fm, ds, a, b
+
+
+def connect_job(job: ConnectJob) -> dict:
+    cfg = Config.model_validate(job.config)
+    _, fm, ds, a, b = _load(cfg)
+    measure, mdata, mname = None, None, None
+    if cfg.measure == "error":
+        if ds.task != "classification":
+            raise LandscapeError("--measure error needs a classification dataset")
+        measure, mdata, mname = classification_error(fm.forward), ds.test, "test error"
+    out: dict = {}
+    if cfg.align:
+        report = align_and_interpolate(
+            fm.loss, a, b, ds.train, measure=measure, measure_data=mdata, measure_name=mname
+        )
+        b = report.alignment.params
+        pick = "barrier" if measure is None else "measure_barrier"
+        out["barrier_before_align"] = float(getattr(report.before, pick))
+        out["barrier_after_align"] = float(getattr(report.after, pick))
+    options: dict = {
+        "measure": measure,
+        "measure_data": mdata,
+        "measure_name": mname,
+        "grid": cfg.grid,
+    }
+    if cfg.method != "linear":
+        options.update(alpha=cfg.alpha, optimizer=Adam(lr=cfg.lr), seed=cfg.seed)
+        if cfg.method == "bezier":
+            options["steps"] = cfg.max_steps
+        else:
+            options.update(max_steps=cfg.max_steps, max_beads=cfg.max_beads)
+    res = find_path(fm.loss, a, b, ds.train, cfg.threshold, method=cfg.method, **options)
+    line = interpolate(
+        fm.loss,
+        a,
+        b,
+        ds.train,
+        grid=cfg.grid,
+        measure=measure,
+        measure_data=mdata,
+        measure_name=mname,
+    )
+    out.update({k: v for k, v in res.summary().items() if k != "measure"})
+    out["measure"] = res.measure_name
+    out["linear_barrier"] = float(line.barrier if measure is None else line.measure_barrier)
+    for k, v in res.beads.items():
+        out[f"bead.{k}"] = v.detach().cpu()
+    for name in (
+        "s",
+        "distance",
+        "loss",
+        "measure",
+        "bead_s",
+        "bead_distance",
+        "bead_loss",
+        "bead_measure",
+    ):
+        value = getattr(res.profile, name)
+        if value is not None:
+            out[f"profile.{name}"] = value.detach().cpu()
+    return out
+
+
+def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
+    from ..plots.connect import plot_path_profile
+    from .freeman_bruna import _profile_from
+
+    for path in (cfg.a, cfg.b):
+        if not Path(path).is_file():
+            raise LandscapeError(f"checkpoint not found: {path}")
+    r = run_sweep(
+        store,
+        run_id,
+        executor,
+        connect_job,
+        [ConnectJob(cfg.model_dump(mode="json"))],
+        "connecting",
+    )[ConnectJob({}).key]
+    folder = store.folder(run_id)
+    ca = checkpoint.load(cfg.a)
+    beads = {
+        k.removeprefix("bead."): torch.as_tensor(v) for k, v in r.items() if k.startswith("bead.")
+    }
+    series = folder / "string"
+    for i, bead in enumerate(unstack(beads)):
+        checkpoint.save(
+            series / f"bead_{i:03d}.ckpt",
+            bead,
+            ca.spec,
+            meta={
+                "run_id": run_id,
+                "index": i,
+                "method": cfg.method,
+                "threshold": cfg.threshold,
+                "loss": ca.meta.get("loss", "cross_entropy"),
+                "data": {"name": cfg.data, "seed": cfg.seed},
+            },
+        )
+    profile = _profile_from(r, r["measure"])
+    fig = plot_path_profile(
+        profile,
+        threshold=cfg.threshold,
+        title=f"{cfg.method}: {Path(cfg.a).name} → {Path(cfg.b).name} ({r['status']})",
+    )
+    png = folder / "profile.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    summary = {
+        k: r[k]
+        for k in (
+            "method",
+            "threshold",
+            "measure",
+            "status",
+            "bead_count",
+            "max_value",
+            "length",
+            "length_weights",
+            "steps",
+        )
+    }
+    summary["straight-line barrier"] = r["linear_barrier"]
+    if cfg.align:
+        summary["barrier before align"] = r["barrier_before_align"]
+        summary["barrier after align"] = r["barrier_after_align"]
+    store.log_metrics(
+        run_id, {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
+    )
+    rows = [{"quantity": k, "value": v} for k, v in summary.items()]
+    return Result(
+        run_id=run_id,
+        folder=folder,
+        tables={"connection": rows},
+        figures=[png],
+        notes=[f"string of {len(unstack(beads))} points saved to {series}/"],
+        data={"result": r},
+    )

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import checkpoint, models
+from landscape.cli import main
+from landscape.experiments.freeman_bruna import (
+    SYMMETRY_SPEC,
+    THETA,
+    THETA_BAR,
+    symmetry_example,
+    symmetry_params,
+)
+from landscape.runtime import Store
+
+
+def test_symmetry_example_is_computed_not_hard_coded():
+    sym = symmetry_example(grid=11)
+    assert sym["risk_theta"] == pytest.approx(0.0, abs=1e-15)
+    assert sym["risk_theta_bar"] == pytest.approx(0.0, abs=1e-15)
+    assert sym["risk_midpoint"] == pytest.approx(0.5, abs=1e-15)
+    interp = sym["interpolation"]
+    assert (
+        float(interp.loss.max()) == pytest.approx(0.5)
+        and float(interp.t[interp.loss.argmax()]) == 0.5
+    )
+    # the parameter layout is the paper's: Φ(x, θ) = θ1 relu(θ3 x + θ5) + θ2 relu(θ4 x + θ6)
+    net = models.build(SYMMETRY_SPEC, dtype=torch.float64)
+    net.load_state_dict(symmetry_params(THETA))
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64).reshape(-1, 1)
+    t = THETA
+    ref = t[0] * torch.relu(t[2] * x + t[4]) + t[1] * torch.relu(t[3] * x + t[5])
+    assert torch.allclose(net(x), ref)
+    # θ̄ is θ with its two hidden units swapped: the same function everywhere
+    net_bar = models.build(SYMMETRY_SPEC, dtype=torch.float64)
+    net_bar.load_state_dict(symmetry_params(THETA_BAR))
+    assert torch.allclose(net(x), net_bar(x))
+
+
+def test_quick_freeman_bruna_end_to_end(tmp_path, capsys):
+    store = tmp_path / "l.db"
+    code = main(["reproduce", "freeman-bruna", "--store", str(store), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "DSS connectivity" in out and "symmetry example" in out
+    with Store(store) as st:
+        run = st.runs("freeman-bruna")[0]
+        assert run.status == "done"
+        tasks = st.task_results(run.id)
+        metrics = {(k, s): v for k, s, v in st.metrics(run.id)}
+    connects = {k: r for k, r in tasks.items() if "phase=connect" in k}
+    assert connects, "no DSS task ran"
+    for key, r in connects.items():
+        level = float(dict(f.split("=") for f in key.split(","))["L0"])
+        if r["connected"]:
+            assert r["max_value"] <= level
+            assert r["length"] >= 1.0 - 1e-6 and r["length_weights"] >= 1.0 - 1e-6
+            beads = r.get("profile.bead_measure", r["profile.bead_loss"])
+            assert np.all(np.asarray(beads) <= level)
+        else:
+            assert r["status"] == "not connected within limits"
+    assert metrics[("symmetry.risk_midpoint", 0)] == pytest.approx(0.5)
+    for name in ("sweep_quadratic_cubic.png", "sweep_digits.png", "symmetry.png"):
+        assert (run.folder / name).stat().st_size > 20_000
+    assert any(
+        math.isfinite(v)
+        for (k, _), v in metrics.items()
+        if k.endswith("length_weights_mean") and v is not None
+    )
+
+
+def test_connect_cli_saves_string_and_aligns(tmp_path, capsys):
+    from landscape import data, params
+    from landscape.ensemble import train_ensemble
+    from landscape.functional import FunctionalModel
+    from landscape.optim import Adam
+
+    ds = data.digits(seed=0)
+    spec = models.MLPSpec(in_features=64, widths=(8,), out_features=10)
+    fm = FunctionalModel(models.build(spec))
+    res = train_ensemble(
+        fm.loss,
+        params.stack([models.init_params(spec, s) for s in (1, 2)]),
+        ds.train,
+        Adam(lr=0.02),
+        8,
+        batch_size=128,
+    )
+    paths = []
+    for i, p in enumerate(params.unstack(res.params)):
+        paths.append(
+            checkpoint.save(
+                tmp_path / f"m{i}.ckpt",
+                p,
+                spec,
+                meta={"data": {"name": "digits", "seed": 0}, "loss": "cross_entropy"},
+            )
+        )
+    store = tmp_path / "s.db"
+    code = main(
+        [
+            "connect",
+            str(paths[0]),
+            str(paths[1]),
+            "--data",
+            "digits",
+            "--threshold",
+            "0.5",
+            "--store",
+            str(store),
+            "--quiet",
+            "--align",
+            "--set",
+            "max_steps=300",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "barrier after align" in out and "straight-line barrier" in out
+    with Store(store) as st:
+        run = st.runs("connect")[0]
+    beads = sorted((run.folder / "string").glob("bead_*.ckpt"))
+    assert len(beads) >= 2
+    first, last = checkpoint.load(beads[0]), checkpoint.load(beads[-1])
+    a = checkpoint.load(paths[0])
+    assert all(torch.equal(first.params[k], a.params[k]) for k in a.params)
+    # the last bead is B after alignment: a permutation of B computing the same function
+    b = checkpoint.load(paths[1])
+    x = ds.x_test[:50]
+    assert torch.allclose(last.build()(x), b.build()(x), atol=1e-5)
+    assert (run.folder / "profile.png").is_file()
+    code = main(
+        [
+            "connect",
+            str(paths[0]),
+            str(tmp_path / "missing.ckpt"),
+            "--data",
+            "digits",
+            "--threshold",
+            "0.5",
+            "--store",
+            str(store),
+        ]
+    )
+    assert code != 0
+    assert capsys.readouterr().err.strip().startswith("error: checkpoint not found")
