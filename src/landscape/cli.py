@@ -254,6 +254,31 @@ def reproduce_freeman_bruna(
     )
 
 
+@reproduce_app.command("dauphin")
+def reproduce_dauphin(
+    full: FullOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    executor: ExecOpt = "serial",
+    workers: WorkersOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Critical points of a small MLP from many starts: loss grows with the index."""
+    _run_experiment(
+        "dauphin",
+        "full" if full else "quick",
+        config,
+        set_,
+        store,
+        executor,
+        workers,
+        new,
+        device=device,
+    )
+
+
 # ---------------------------------------------------------------- connect
 @app.command()
 def connect(
@@ -299,6 +324,50 @@ def connect(
     cfg = load_config(Config, None, over)
     with _open_store(store) as st:
         result = execute("connect", cfg, st, SerialExecutor(), resume=not new)
+    _show(result)
+
+
+# ---------------------------------------------------------------- hessian
+@app.command()
+def hessian(
+    checkpoint: Annotated[Path, typer.Argument(help="A landscape checkpoint (.ckpt).")],
+    data: Annotated[str, typer.Option("--data", help="digits, mnist, quadratic, cubic.")],
+    top: Annotated[int, typer.Option("--top", help="Largest eigenvalues to compute.")] = 5,
+    trace: Annotated[bool, typer.Option("--trace", help="Hutchinson trace ± stderr.")] = False,
+    density: Annotated[
+        bool, typer.Option("--density", help="SLQ spectral density (figure).")
+    ] = False,
+    index: Annotated[bool, typer.Option("--index", help="Number of negative eigenvalues.")] = False,
+    split: Annotated[str, typer.Option("--split", help="train or test.")] = "train",
+    mnist_dir: Annotated[
+        Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
+    ] = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Top eigenvalues, trace, spectral density and index of a checkpoint's Hessian."""
+    from .experiments import execute
+    from .experiments.hessian import Config
+    from .runtime.config import load_config
+    from .runtime.executor import SerialExecutor
+
+    over = _overrides(
+        set_,
+        checkpoint=str(checkpoint),
+        data=data,
+        top=top,
+        trace=trace,
+        density=density,
+        index=index,
+        split=split,
+        device=device,
+        mnist_dir=None if mnist_dir is None else str(mnist_dir),
+    )
+    cfg = load_config(Config, None, over)
+    with _open_store(store) as st:
+        result = execute("hessian", cfg, st, SerialExecutor(), resume=not new)
     _show(result)
 
 

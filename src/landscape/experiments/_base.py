@@ -35,6 +35,8 @@ EXPERIMENTS: dict[str, str] = {
     "choromanska": "landscape.experiments.choromanska",
     "freeman-bruna": "landscape.experiments.freeman_bruna",
     "connect": "landscape.experiments.connect",
+    "dauphin": "landscape.experiments.dauphin",
+    "hessian": "landscape.experiments.hessian",
 }
 
 

@@ -1,0 +1,244 @@
+"""``landscape reproduce dauphin``: critical points of a network, their index and their loss.
+
+Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio 2014, *Identifying and attacking the
+saddle point problem in high-dimensional non-convex optimization*, Fig. 1: critical
+points of a small MLP's training loss, found by a Newton-type method started from points
+along SGD trajectories (and from the random initialisations themselves), have an index
+fraction α (negative Hessian eigenvalues / P) that grows with their loss: the high-loss
+critical points are saddles, the low-loss ones are (near-)minima.
+
+Each (run, snapshot) is a task: train the run to the snapshot epoch (deterministic), start
+the critical-point finder there, and — where it reached ``‖∇L‖ ≤ grad_tol`` — compute the
+exact index from the dense Hessian. Points that did not reach the threshold are kept and
+shown, but never called critical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from .. import data
+from ..curvature import dense_hessian, exact_index, find_critical_point
+from ..ensemble import train_ensemble
+from ..functional import FunctionalModel
+from ..models import MLPSpec, build, init_params
+from ..optim import SGD
+from ..params import Params, stack, unstack
+from ..runtime.executor import Executor
+from ..runtime.store import Store, task_key
+from ..runtime.sweep import run_sweep
+from ._base import ExperimentConfig, Result, resolve_device
+
+NAME = "dauphin"
+
+
+class Config(ExperimentConfig):
+    """Settings (presets in ``configs/dauphin/{quick,full}.yaml``).
+
+    Attributes:
+        image_size: digits area-downsampled from 8×8 to ``image_size²`` inputs.
+        n_train: training images used (``None``: all 1438).
+        widths, activation: the MLP.
+        weight_decay: ``λ`` of the ``λ/2 ‖θ‖²`` term added to the cross-entropy, so that
+            minima exist (without it the loss of a separable set has none).
+        runs: SGD trajectories (one init each).
+        snapshots: epochs along each trajectory where the finder starts (0 = the init).
+        lr, batch_size: the SGD trajectories.
+        finder: ``damped_newton``, ``newton_mr`` or ``gradient_norm_lbfgs`` (all attracted
+            to critical points of any index), started at every snapshot.
+        minimize: also run saddle-free Newton (which descends to minima) from the last
+            snapshot of each run, so the low-index end of the picture is sampled too.
+        grad_tol: a point is critical when ``‖∇L‖ ≤ grad_tol``.
+        zero_tol: eigenvalues with ``|λ| ≤ zero_tol · max|λ|`` count as zero in the index.
+    """
+
+    dtype: Literal["float32", "float64"] = "float64"
+    image_size: int = Field(default=4, ge=1, le=8)
+    n_train: int | None = Field(default=None, ge=10)
+    widths: list[int] = Field(default_factory=lambda: [8], min_length=1)
+    activation: Literal["tanh", "sigmoid", "relu"] = "tanh"
+    weight_decay: float = Field(default=1e-3, ge=0)
+    runs: int = Field(default=4, ge=1)
+    snapshots: list[int] = Field(default_factory=lambda: [0, 1, 2, 4, 8, 16], min_length=1)
+    lr: float = Field(default=0.5, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+    finder: Literal["damped_newton", "newton_mr", "gradient_norm_lbfgs"] = "damped_newton"
+    minimize: bool = True
+    grad_tol: float = Field(default=1e-3, gt=0)
+    max_iter: int = Field(default=200, ge=1)
+    zero_tol: float = Field(default=1e-6, gt=0)
+
+
+def problem(
+    cfg: Config,
+) -> tuple[MLPSpec, FunctionalModel, tuple[torch.Tensor, torch.Tensor], object]:
+    """``(spec, fm, train data, loss)`` — the regularised loss whose critical points we find."""
+    device = resolve_device(cfg.device)
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    ds = data.digits(seed=cfg.seed, dtype=torch.float64)
+    k = cfg.image_size
+    x = data.area_downsample(ds.x_train.reshape(-1, 8, 8).numpy(), k).reshape(-1, k * k)
+    x = torch.as_tensor(x, dtype=dtype, device=device)
+    y = ds.y_train.to(device)
+    if cfg.n_train is not None:
+        x, y = x[: cfg.n_train], y[: cfg.n_train]
+    spec = MLPSpec(
+        in_features=k * k, widths=tuple(cfg.widths), out_features=10, activation=cfg.activation
+    )
+    fm = FunctionalModel(build(spec, dtype=dtype, device=device), loss="cross_entropy")
+    wd = cfg.weight_decay
+
+    def loss(params: Params, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        reg = sum((v * v).sum() for v in params.values())
+        return fm.loss(params, batch) + 0.5 * wd * reg
+
+    return spec, fm, (x, y), loss
+
+
+@dataclass(frozen=True)
+class StartTask:
+    """Start ``method`` from run ``run`` after ``epoch`` epochs of SGD."""
+
+    config: dict
+    run: int
+    epoch: int
+    method: str
+
+    @property
+    def key(self) -> str:
+        return task_key(run=self.run, epoch=self.epoch, method=self.method)
+
+
+def find_from_snapshot(task: StartTask) -> dict:
+    cfg = Config.model_validate(task.config)
+    spec, _, batch, loss = problem(cfg)
+    x = batch[0]
+    seed = cfg.seed * 1000 + task.run
+    start = stack([init_params(spec, seed, dtype=x.dtype, device=x.device)])
+    if task.epoch > 0:
+        start = train_ensemble(
+            loss,
+            start,
+            batch,
+            SGD(lr=cfg.lr),
+            task.epoch,
+            batch_size=min(cfg.batch_size, x.shape[0]),
+            seeds=[seed],
+            track=False,
+        ).params
+    start = unstack(start)[0]
+    start_loss = float(loss(start, batch))
+    res = find_critical_point(
+        loss,
+        start,
+        batch,
+        method=task.method,
+        grad_tol=cfg.grad_tol,
+        max_iter=cfg.max_iter,
+        backend="dense",
+    )
+    eig = torch.linalg.eigvalsh(dense_hessian(loss, res.params, batch).double())
+    idx = exact_index(eig, zero_tol=cfg.zero_tol)
+    return {
+        "start_loss": start_loss,
+        "loss": float(res.loss),
+        "grad_norm": float(res.grad_norm),
+        "converged": bool(res.converged),
+        "iterations": int(res.iterations),
+        "index": int(idx.count),
+        "alpha": float(idx.fraction),
+        "eigenvalues": eig.cpu().numpy(),
+        "message": res.message,
+    }
+
+
+def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
+    from scipy.stats import spearmanr
+
+    from ..plots.curvature import eigenvalue_histogram, loss_vs_index
+
+    conf = cfg.model_dump(mode="json")
+    epochs = sorted(set(cfg.snapshots))
+    tasks = [StartTask(conf, r, e, cfg.finder) for r in range(cfg.runs) for e in epochs]
+    if cfg.minimize:
+        tasks += [StartTask(conf, r, epochs[-1], "saddle_free_newton") for r in range(cfg.runs)]
+    results = run_sweep(store, run_id, executor, find_from_snapshot, tasks, "critical points")
+    pts = [(t, results[t.key]) for t in tasks]
+    crit = [(t, r) for t, r in pts if r["converged"]]
+    alpha = np.array([r["alpha"] for _, r in crit])
+    loss = np.array([r["loss"] for _, r in crit])
+    rho, pval = spearmanr(alpha, loss) if len(crit) >= 3 and np.ptp(alpha) > 0 else (np.nan, np.nan)
+    spec, *_ = problem(cfg)
+    n_params = len(pts[0][1]["eigenvalues"])
+    rows = [
+        {
+            "run": t.run,
+            "start epoch": t.epoch,
+            "finder": t.method,
+            "start loss": r["start_loss"],
+            "loss": r["loss"],
+            "‖∇L‖": r["grad_norm"],
+            "critical": "yes" if r["converged"] else "no (not reached)",
+            "index": r["index"],
+            "α": r["alpha"],
+        }
+        for t, r in sorted(pts, key=lambda p: (not p[1]["converged"], -p[1]["alpha"]))
+    ]
+    store.log_metrics(
+        run_id,
+        {
+            "critical_points": len(crit),
+            "starts": len(pts),
+            "spearman_alpha_loss": float(rho) if np.isfinite(rho) else None,
+        },
+    )
+    for i, (_, r) in enumerate(sorted(crit, key=lambda p: p[1]["alpha"])):
+        store.log_metrics(
+            run_id, {"alpha": r["alpha"], "loss": r["loss"], "grad_norm": r["grad_norm"]}, step=i
+        )
+    folder = store.folder(run_id)
+    figs = []
+    all_alpha = np.array([r["alpha"] for _, r in pts])
+    all_loss = np.array([r["loss"] for _, r in pts])
+    kind = [
+        (f"critical ({t.method})" if r["converged"] else f"not critical (‖∇L‖ > {cfg.grad_tol:g})")
+        for t, r in pts
+    ]
+    fig = loss_vs_index(
+        all_alpha,
+        all_loss,
+        spearman=float(rho) if np.isfinite(rho) else None,
+        kind=kind,
+        title=f"{spec.describe()}, digits {cfg.image_size}×{cfg.image_size}, P = {n_params}",
+        ylabel="training loss (cross-entropy + λ/2‖θ‖²)",
+    )
+    figs.append(folder / "loss_vs_index.png")
+    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    if crit:
+        lo = min(crit, key=lambda p: (p[1]["alpha"], p[1]["loss"]))[1]
+        hi = max(crit, key=lambda p: (p[1]["alpha"], p[1]["loss"]))[1]
+        panels = {f"lowest index: α = {lo['alpha']:.3f}, loss {lo['loss']:.3f}": lo["eigenvalues"]}
+        if hi is not lo:
+            panels[f"highest index: α = {hi['alpha']:.3f}, loss {hi['loss']:.3f}"] = hi[
+                "eigenvalues"
+            ]
+        fig = eigenvalue_histogram(panels, title="Hessian eigenvalues at critical points")
+        figs.append(folder / "eigenvalues.png")
+        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    notes = [
+        f"{len(crit)} of {len(pts)} starts reached ‖∇L‖ ≤ {cfg.grad_tol:g}; "
+        f"Spearman ρ(α, loss) over them = {rho:.3f} (p = {pval:.2g})",
+    ]
+    return Result(
+        run_id=run_id,
+        folder=folder,
+        tables={"critical points (sorted by index)": rows},
+        figures=figs,
+        notes=notes,
+        data={"spearman": float(rho), "alpha": alpha, "loss": loss, "points": pts},
+    )

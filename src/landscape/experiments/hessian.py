@@ -1,0 +1,220 @@
+"""``landscape hessian CHECKPOINT --data NAME``: curvature of a trained model.
+
+Top-k eigenvalues (Lanczos, tolerance checked), Hutchinson trace with its standard error,
+the spectral density by stochastic Lanczos quadrature, and the index (exact from the full
+spectrum for small models, estimated from the SLQ quadrature with a standard error for
+large ones), all of the Hessian of the dataset-mean loss on the chosen split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from .. import checkpoint, data
+from .._errors import LandscapeError
+from ..curvature import (
+    HessianOperator,
+    eigenpairs,
+    estimate_index,
+    exact_index,
+    hutchinson_trace,
+    slq,
+    spectral_density,
+)
+from ..functional import FunctionalModel
+from ..runtime.executor import Executor
+from ..runtime.store import Store, task_key
+from ..runtime.sweep import run_sweep
+from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+
+NAME = "hessian"
+
+
+class Config(ExperimentConfig):
+    """What to measure.
+
+    Attributes:
+        checkpoint: the model.
+        data, mnist_dir, split, n_samples: the dataset (and an optional first-N subset).
+        top: number of largest eigenvalues (0 to skip); ``bottom`` likewise the smallest.
+        tol: relative residual required of each eigenpair.
+        trace, trace_rtol: Hutchinson trace to this relative standard error.
+        density: SLQ spectral density (figure); ``probes``/``steps`` its settings.
+        index: the index; exact (dense, ``P ≤ exact_max_params``) or SLQ-estimated.
+        zero_tol: relative threshold under which an eigenvalue counts as zero.
+    """
+
+    checkpoint: str
+    data: Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+    mnist_dir: str | None = None
+    split: Literal["train", "test"] = "train"
+    n_samples: int | None = Field(default=None, ge=1)
+    chunk_size: int | None = Field(default=4096, ge=1)
+    top: int = Field(default=5, ge=0)
+    bottom: int = Field(default=0, ge=0)
+    tol: float = Field(default=1e-4, gt=0)
+    trace: bool = False
+    trace_rtol: float = Field(default=0.01, gt=0)
+    density: bool = False
+    index: bool = False
+    probes: int = Field(default=8, ge=1)
+    steps: int = Field(default=64, ge=2)
+    zero_tol: float = Field(default=1e-3, gt=0)
+    exact_max_params: int = Field(default=3000, ge=1)
+
+
+@dataclass(frozen=True)
+class HessianJob:
+    config: dict
+
+    @property
+    def key(self) -> str:
+        return task_key(job="hessian")
+
+
+def _setup(cfg: Config):
+    device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
+    ck = checkpoint.load(cfg.checkpoint)
+    if ck.spec is None:
+        raise LandscapeError("hessian needs a checkpoint saved with a model spec")
+    saved = ck.meta.get("data") if isinstance(ck.meta.get("data"), dict) else {}
+    seed = int(saved.get("seed", cfg.seed)) if saved.get("name") == cfg.data else cfg.seed
+    if cfg.data == "mnist" and not cfg.mnist_dir:
+        raise LandscapeError("--data mnist needs --mnist-dir DIR")
+    opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
+    ds = data.load(cfg.data, seed=seed, dtype=dtype, **opts).to(device)
+    if ds.in_features != getattr(ck.spec, "in_features", ds.in_features):
+        raise LandscapeError(
+            f"dataset {cfg.data!r} has {ds.in_features} input features, the model expects "
+            f"{ck.spec.in_features}"
+        )
+    x, y = ds.train if cfg.split == "train" else ds.test
+    if cfg.n_samples is not None:
+        x, y = x[: cfg.n_samples], y[: cfg.n_samples]
+    fm = FunctionalModel(ck.build(device=device).to(dtype), loss=ck.meta.get("loss", ds.loss))
+    params = {k: v.to(device=device, dtype=dtype) for k, v in ck.params.items()}
+    return ck, fm, params, (x, y)
+
+
+def hessian_job(job: HessianJob) -> dict:
+    cfg = Config.model_validate(job.config)
+    _, fm, params, batch = _setup(cfg)
+    op = HessianOperator(fm, params, batch, chunk_size=cfg.chunk_size, backend="cached")
+    out: dict = {"num_params": op.num_params, "samples": int(batch[0].shape[0])}
+    for which, k in (("top", cfg.top), ("bottom", cfg.bottom)):
+        if k:
+            r = eigenpairs(op, k=min(k, op.num_params), which=which, tol=cfg.tol, seed=cfg.seed)
+            out[f"{which}_eigenvalues"] = r.eigenvalues.detach().cpu().double().numpy()
+            out[f"{which}_residual"] = float(r.max_relative_residual)
+            out[f"{which}_converged"] = bool(r.converged)
+            out[f"{which}_hvps"] = int(r.num_hvps)
+    if cfg.trace:
+        t = hutchinson_trace(
+            op, rtol=cfg.trace_rtol, seed=cfg.seed, deflate=min(20, op.num_params - 1)
+        )
+        out.update(
+            trace=float(t.trace),
+            trace_stderr=float(t.stderr),
+            trace_hvps=int(t.num_hvps),
+            trace_converged=bool(t.converged),
+        )
+    quad = None
+    if cfg.density or (cfg.index and op.num_params > cfg.exact_max_params):
+        quad = slq(
+            op, num_probes=cfg.probes, num_steps=min(cfg.steps, op.num_params), seed=cfg.seed
+        )
+    if cfg.density:
+        dens = spectral_density(quad)
+        out["density_grid"] = dens.grid.detach().cpu().double().numpy()
+        out["density"] = dens.density.detach().cpu().double().numpy()
+        out["density_integral"] = float(dens.integral())
+    if cfg.index:
+        if op.num_params <= cfg.exact_max_params:
+            idx = exact_index(op, zero_tol=cfg.zero_tol)
+            out["eigenvalues"] = idx.eigenvalues.detach().cpu().double().numpy()
+        else:
+            idx = estimate_index(quad, zero_tol=cfg.zero_tol)
+        out.update(
+            index=float(idx.count),
+            index_stderr=float(idx.count_stderr),
+            index_fraction=float(idx.fraction),
+            index_method=idx.method,
+            index_zero=float(idx.num_zero),
+        )
+    return out
+
+
+def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
+    from ..plots.curvature import spectral_density_plot
+
+    if not Path(cfg.checkpoint).is_file():
+        raise LandscapeError(f"checkpoint not found: {cfg.checkpoint}")
+    r = run_sweep(
+        store, run_id, executor, hessian_job, [HessianJob(cfg.model_dump(mode="json"))], "curvature"
+    )[HessianJob({}).key]
+    rows: list[dict] = [
+        {"quantity": "parameters P", "value": int(r["num_params"]), "detail": ""},
+        {"quantity": "samples", "value": int(r["samples"]), "detail": cfg.split},
+    ]
+    metrics: dict[str, float] = {}
+    for which in ("top", "bottom"):
+        if f"{which}_eigenvalues" in r:
+            for i, v in enumerate(r[f"{which}_eigenvalues"]):
+                rows.append(
+                    {
+                        "quantity": f"λ_{which} {i + 1}",
+                        "value": float(v),
+                        "detail": f"residual ≤ {r[f'{which}_residual']:.1e} (tol {cfg.tol:g}, "
+                        f"{'met' if r[f'{which}_converged'] else 'NOT met'}), "
+                        f"{r[f'{which}_hvps']} HVPs"
+                        if i == 0
+                        else "",
+                    }
+                )
+                metrics[f"lambda_{which}_{i + 1}"] = float(v)
+    if "trace" in r:
+        rows.append(
+            {
+                "quantity": "trace",
+                "value": r["trace"],
+                "detail": f"± {r['trace_stderr']:.3g} (Hutchinson, {r['trace_hvps']} HVPs)",
+            }
+        )
+        metrics.update(trace=r["trace"], trace_stderr=r["trace_stderr"])
+    if "index" in r:
+        rows.append(
+            {
+                "quantity": "index (negative eigenvalues)",
+                "value": r["index"],
+                "detail": f"± {r['index_stderr']:.3g} ({r['index_method']}), "
+                f"fraction {r['index_fraction']:.4f}, {r['index_zero']:.0f} counted zero",
+            }
+        )
+        metrics.update(index=r["index"], index_fraction=r["index_fraction"])
+    store.log_metrics(run_id, metrics)
+    folder = store.folder(run_id)
+    figs = []
+    if "density" in r:
+        fig = spectral_density_plot(
+            r["density_grid"],
+            r["density"],
+            eigenvalues=r.get("eigenvalues"),
+            title=f"Hessian spectral density (SLQ, {cfg.probes} probes × {cfg.steps} steps): "
+            f"{Path(cfg.checkpoint).name} on {cfg.data} {cfg.split}",
+        )
+        figs.append(folder / "density.png")
+        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+        rows.append(
+            {"quantity": "∫ density", "value": r["density_integral"], "detail": "should be 1"}
+        )
+    return Result(
+        run_id=run_id,
+        folder=folder,
+        tables={f"Hessian of {Path(cfg.checkpoint).name}": rows},
+        figures=figs,
+        data={"result": r},
+    )
