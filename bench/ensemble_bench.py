@@ -96,7 +96,7 @@ def main() -> None:
     t_loop = time.perf_counter() - t0
 
     err = max(
-        float((res.params[k][i] - dict(nets[i].named_parameters())[k]).abs().max())
+        float((res.params[k][i] - dict(nets[i].named_parameters())[k].detach()).abs().max())
         for i in range(min(5, e))
         for k in res.params
     )

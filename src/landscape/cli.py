@@ -99,7 +99,7 @@ def _note(msg: str) -> None:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return f"{v:.5g}"
     return str(v)
 
 
@@ -193,6 +193,72 @@ def demo(
 FullOpt = Annotated[
     bool, typer.Option("--full/--quick", help="Paper-sized preset (--full) or the quick one.")
 ]
+
+
+@reproduce_app.command("spinglass")
+def reproduce_spinglass(
+    full: FullOpt = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    device: DeviceOpt = None,
+    executor: ExecOpt = "serial",
+    workers: WorkersOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Minima and saddles of the spherical 3-spin glass against the complexity theory."""
+    _run_experiment(
+        "spinglass",
+        "full" if full else "quick",
+        config,
+        set_,
+        store,
+        executor,
+        workers,
+        new,
+        device=device,
+    )
+
+
+@app.command()
+def theory(
+    H: Annotated[int, typer.Option("--H", help="Interaction order H ≥ 2.")] = 3,
+    k_max: Annotated[int, typer.Option("--k-max", help="Largest index k in the table.")] = 10,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the Θ_{k,H}(u) figure (PNG).")
+    ] = Path("theory.png"),
+) -> None:
+    """Thresholds E_0(H) > E_1(H) > … > E_∞(H) and the complexity curves Θ_{k,H}(u)."""
+    import numpy as np
+
+    from .plots.spinglass import complexity_curves
+    from .spinglass import complexity, e_inf, thresholds
+
+    if H < 2:
+        raise LandscapeError(f"--H must be at least 2, got {H}")
+    if k_max < 0:
+        raise LandscapeError(f"--k-max must be >= 0, got {k_max}")
+    ek = thresholds(H, k_max)
+    einf = e_inf(H)
+    rows = [
+        {"k": k, "E_k(H)": float(v), "−E_k(H)": -float(v), "E_k − E_∞": float(v) - einf}
+        for k, v in enumerate(ek)
+    ]
+    rows.append({"k": "∞", "E_k(H)": einf, "−E_k(H)": -einf, "E_k − E_∞": 0.0})
+    print_table(f"thresholds of the spherical {H}-spin glass (Auffinger, Ben Arous & Černý)", rows)
+    lo = -float(ek[0]) - max(0.08, 0.5 * (float(ek[0]) - einf))
+    u = np.linspace(lo, -einf + 0.05, 600)
+    ks = sorted({k for k in (0, 1, 2, 10, 100) if k <= max(k_max, 2)} | {k_max})
+    curves = {f"Θ_{H} (all indices)": complexity(u, H)}  # under Θ_0, which coincides below −E∞
+    curves.update({f"Θ_{{{k},{H}}}": complexity(u, H, k) for k in ks})
+    ref = {"−E₀": -float(ek[0])}
+    if k_max >= 1:
+        ref["−E₁"] = -float(ek[1])
+    ref["−E∞"] = -einf
+    fig = complexity_curves(u, curves, reference=ref, H=H)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    _note(f"figure: {out}")
 
 
 @reproduce_app.command("choromanska")

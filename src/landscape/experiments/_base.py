@@ -32,6 +32,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 #: reproduced experiments: name → module (imported lazily)
 EXPERIMENTS: dict[str, str] = {
     "demo": "landscape.experiments.demo",
+    "spinglass": "landscape.experiments.spinglass",
     "choromanska": "landscape.experiments.choromanska",
     "freeman-bruna": "landscape.experiments.freeman_bruna",
     "connect": "landscape.experiments.connect",

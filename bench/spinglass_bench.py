@@ -1,0 +1,149 @@
+"""Benchmark: batched projected gradient descent on the spherical 3-spin glass.
+
+For each Λ, R replicas take projected-gradient steps on the sphere
+(:func:`landscape.spinglass.gradient_descent`, one contraction of the couplings per step for
+the whole batch: ``(R, Λ²) @ (Λ², Λ)``), against a Python loop over replicas running the
+same function on one replica at a time (a matrix–vector product per replica and step:
+the ``Λ³`` couplings are read from memory once per replica instead of once per batch).
+The loop's rate is measured on a subset of the replicas (it is per replica and does not
+depend on R) so the script stays short.
+
+A replica-step is one gradient evaluation and update of one replica; ``max_steps = s``
+does ``s + 1`` evaluations, counted as such on both sides. FLOPs per replica-step are
+counted as ``2Λ³`` (the contraction; the O(Λ²) rest is ignored), and compared with this
+machine's float32 matrix-multiply rate measured in the same run (best of several
+``2048 × 2048`` products, measured before and after each size; the best is used, so the
+percentage is conservative on a busy machine). Batched and loop timings are interleaved.
+
+The loop is bound by memory bandwidth (it streams the ``Λ³`` couplings once per
+replica-step: 2 FLOP per 4 bytes read), the batch by the matrix-multiply rate, so the ratio
+cannot exceed about (matmul rate) / (loop rate); the last line prints that ceiling too.
+
+Prints a table, then, on the last line, the batched-over-loop ratio at Λ = 250.
+
+Usage: ``python bench/spinglass_bench.py [--sizes 100 250 500] [--replicas 1000]
+[--repeats 3] [--threads N]``. Takes about two minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from landscape import spinglass as sg
+
+H = 3
+
+
+def best_times(fns, repeats: int) -> list[float]:
+    """The fastest of ``repeats`` timed calls of each function, calls interleaved.
+
+    Interleaving gives every function the same share of whatever else the machine is doing.
+    One warm-up call each first.
+    """
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Float32 ``n × n`` matrix-multiply rate of this machine, in GFLOP/s."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen)
+    b = torch.randn(n, n, generator=gen)
+    return 2 * n**3 / best_times([lambda: a @ b], repeats)[0] / 1e9
+
+
+def bench_size(n_spins: int, replicas: int, repeats: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    glass = sg.SpinGlass.random(n_spins, H, seed=0)
+    build = time.perf_counter() - t0
+    w0 = sg.random_sphere(replicas, n_spins, seed=1)
+    # steps per timing: enough work to time, few enough to stay short
+    steps = max(1, int(1.5e11 // (2 * n_spins**3 * replicas)))
+    kw = dict(lr=0.1, max_steps=steps, gtol=1e-30, compute_index=False)
+
+    def batched():
+        sg.gradient_descent(glass, w0, **kw)
+
+    loop_replicas = max(4, min(replicas, int(2e9 // n_spins**3)))
+
+    def loop():
+        for r in range(loop_replicas):
+            sg.gradient_descent(glass, w0[r], **kw)
+
+    # the same arithmetic: both sides agree (to float32 rounding) on the end points
+    check = sg.gradient_descent(glass, w0[:8], **kw).w  # 8: the batched kernel
+    looped = torch.stack([sg.gradient_descent(glass, w0[r], **kw).w[0] for r in range(8)])
+    agree = (check - looped).abs().max().item()
+
+    evals = steps + 1
+    t_batch, t_loop = best_times([batched, loop], repeats)
+    rate_batch = replicas * evals / t_batch
+    rate_loop = loop_replicas * evals / t_loop
+    flops = 2.0 * n_spins**H
+    return {
+        "n_spins": n_spins,
+        "build_s": build,
+        "steps": evals,
+        "loop_replicas": loop_replicas,
+        "batch_rate": rate_batch,
+        "loop_rate": rate_loop,
+        "ratio": rate_batch / rate_loop,
+        "batch_gflops": rate_batch * flops / 1e9,
+        "loop_gflops": rate_loop * flops / 1e9,
+        "max_diff": agree,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 250, 500])
+    parser.add_argument("--replicas", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, H = {H}")
+    peak = matmul_gflops()
+    rows = []
+    for n in args.sizes:
+        rows.append(bench_size(n, args.replicas, args.repeats))
+        print(f"  measured Λ = {n}", flush=True)
+        peak = max(peak, matmul_gflops())  # the machine's best, so % matmul is conservative
+    print(
+        f"{'Λ':>5} {'R':>6} {'evals':>5} {'batched rs/s':>13} {'loop rs/s':>10} "
+        f"{'(R_loop)':>8} {'ratio':>7} {'GFLOP/s':>8} {'% matmul':>8} {'loop GF/s':>9} "
+        f"{'max|Δw|':>8} {'build s':>7}"
+    )
+    for row in rows:
+        print(
+            f"{int(row['n_spins']):>5} {args.replicas:>6} {int(row['steps']):>5} "
+            f"{row['batch_rate']:>13.0f} {row['loop_rate']:>10.0f} "
+            f"{int(row['loop_replicas']):>8} {row['ratio']:>6.1f}x "
+            f"{row['batch_gflops']:>8.1f} {100 * row['batch_gflops'] / peak:>7.0f}% "
+            f"{row['loop_gflops']:>9.1f} {row['max_diff']:>8.1e} {row['build_s']:>7.1f}"
+        )
+    print(f"float32 matmul, best over the run: {peak:.1f} GFLOP/s")
+    at = {int(r["n_spins"]): r for r in rows}
+    ref = at.get(250, rows[-1])
+    print(
+        f"ratio at Λ={int(ref['n_spins'])}: {ref['ratio']:.1f}x batched over the per-replica "
+        f"loop (ceiling matmul/loop = {peak / ref['loop_gflops']:.1f}x), "
+        f"{100 * ref['batch_gflops'] / peak:.0f}% of the float32 matmul rate "
+        f"(targets: >= 20x, >= 50%)"
+    )
+
+
+if __name__ == "__main__":
+    main()
