@@ -91,7 +91,7 @@ def test_demo_inspect_runs_round_trip(capsys, tmp_path):
     assert code == 0, err
     assert "2,410 parameters" in out and "accuracy" in out
     # the accuracy printed is the one the checkpoint recorded at the end of training
-    assert f"{ck.meta['test_accuracy']:.4g}" in out
+    assert f"{ck.meta['test_accuracy']:.5g}" in out
     code, out, _ = run(capsys, "runs", "list", "--store", store)
     assert code == 0 and "demo" in out and "done" in out
     run_id = ckpts[0].parent.name

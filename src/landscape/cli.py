@@ -32,11 +32,7 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List, show and export recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
-reproduce_app = typer.Typer(
-    help="Reproduce a published result (quick form by default, --full for the paper's size).",
-    no_args_is_help=True,
-)
-app.add_typer(reproduce_app, name="reproduce")
+
 
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 _state = {"debug": False, "quiet": False}
@@ -195,20 +191,57 @@ FullOpt = Annotated[
 ]
 
 
-@reproduce_app.command("spinglass")
-def reproduce_spinglass(
+REPRODUCIBLE = {
+    "spinglass": "minima and saddles of the spherical 3-spin glass vs the complexity theory",
+    "choromanska": "many ReLU nets per size: test losses concentrate as size grows",
+    "dauphin": "critical points of a small MLP: loss grows with the index",
+    "freeman-bruna": "level-set connectivity by Dynamic String Sampling",
+}
+
+
+@app.command()
+def reproduce(
+    experiment: Annotated[
+        str, typer.Argument(help="spinglass, choromanska, dauphin or freeman-bruna.")
+    ],
     full: FullOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    mnist_dir: Annotated[
+        Path | None,
+        typer.Option("--mnist-dir", help="choromanska: MNIST IDX folder (10×10); else digits."),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option("--method", help="freeman-bruna: dss or dss-constrained.")
+    ] = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: DeviceOpt = None,
     executor: ExecOpt = "serial",
     workers: WorkersOpt = None,
     new: NewOpt = False,
 ) -> None:
-    """Minima and saddles of the spherical 3-spin glass against the complexity theory."""
+    """Reproduce a published result: the quick form by default, --full for the paper's size.
+
+    \b
+    spinglass      Choromanska et al. 2015; Auffinger, Ben Arous & Černý 2013
+    choromanska    Choromanska et al. 2015, section 6
+    dauphin        Dauphin et al. 2014
+    freeman-bruna  Freeman & Bruna 2017
+    """
+    from ._errors import check_choice
+
+    check_choice("experiment", experiment, REPRODUCIBLE)
+    flags: dict[str, Any] = {"device": device}
+    if mnist_dir is not None:
+        if experiment != "choromanska":
+            raise LandscapeError("--mnist-dir applies to `reproduce choromanska` only")
+        flags["mnist_dir"] = str(mnist_dir)
+    if method is not None:
+        if experiment != "freeman-bruna":
+            raise LandscapeError("--method applies to `reproduce freeman-bruna` only")
+        flags["method"] = method
     _run_experiment(
-        "spinglass",
+        experiment,
         "full" if full else "quick",
         config,
         set_,
@@ -216,7 +249,7 @@ def reproduce_spinglass(
         executor,
         workers,
         new,
-        device=device,
+        **flags,
     )
 
 
@@ -259,90 +292,6 @@ def theory(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     _note(f"figure: {out}")
-
-
-@reproduce_app.command("choromanska")
-def reproduce_choromanska(
-    full: FullOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    mnist_dir: Annotated[
-        Path | None,
-        typer.Option("--mnist-dir", help="MNIST IDX files (10×10 downsampled); default: digits."),
-    ] = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    executor: ExecOpt = "serial",
-    workers: WorkersOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Many one-hidden-layer ReLU nets per size: test losses concentrate as size grows."""
-    _run_experiment(
-        "choromanska",
-        "full" if full else "quick",
-        config,
-        set_,
-        store,
-        executor,
-        workers,
-        new,
-        device=device,
-        mnist_dir=None if mnist_dir is None else str(mnist_dir),
-    )
-
-
-@reproduce_app.command("freeman-bruna")
-def reproduce_freeman_bruna(
-    full: FullOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    method: Annotated[
-        str | None, typer.Option("--method", help="dss (greedy) or dss-constrained.")
-    ] = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    executor: ExecOpt = "serial",
-    workers: WorkersOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Level-set connectivity by Dynamic String Sampling: geodesic length and beads vs L0."""
-    _run_experiment(
-        "freeman-bruna",
-        "full" if full else "quick",
-        config,
-        set_,
-        store,
-        executor,
-        workers,
-        new,
-        device=device,
-        method=method,
-    )
-
-
-@reproduce_app.command("dauphin")
-def reproduce_dauphin(
-    full: FullOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    executor: ExecOpt = "serial",
-    workers: WorkersOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Critical points of a small MLP from many starts: loss grows with the index."""
-    _run_experiment(
-        "dauphin",
-        "full" if full else "quick",
-        config,
-        set_,
-        store,
-        executor,
-        workers,
-        new,
-        device=device,
-    )
 
 
 # ---------------------------------------------------------------- connect
@@ -453,7 +402,6 @@ def inspect(
 ) -> None:
     """Architecture and parameter count of a checkpoint; with --data, its loss and accuracy."""
     from . import checkpoint as ckpt_mod
-    from .experiments._base import resolve_device
     from .params import num_params
 
     ck = ckpt_mod.load(checkpoint)
@@ -474,55 +422,24 @@ def inspect(
         out.print("meta: " + json.dumps(ck.meta, default=str))
     if data is None:
         return
-    dev = resolve_device(device or "cpu")
-    ds = _load_data_for(data, ck.meta, mnist_dir, dtype=next(iter(ck.params.values())).dtype)
-    if ck.spec is None:
-        raise LandscapeError("--data needs a checkpoint with a model spec (saved by landscape)")
-    if ds.in_features != ck.spec.in_features if hasattr(ck.spec, "in_features") else False:
-        raise LandscapeError(
-            f"dataset {data!r} has {ds.in_features} input features but the model expects "
-            f"{ck.spec.in_features}"
-        )
-    rows = _evaluate(ck, ds, dev)
-    print_table(f"{arch} on {data}", rows)
+    from .experiments._base import load_checkpoint_with_data
+    from .functional import dataset_mean
 
-
-def _load_data_for(name: str, meta: dict, mnist_dir: Path | None, dtype: Any):
-    from . import data as data_mod
-
-    opts: dict[str, Any] = {}
-    saved = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    seed = int(saved.get("seed", 0)) if saved.get("name") == name else 0
-    if name == "mnist":
-        if mnist_dir is None:
-            raise LandscapeError(
-                "--data mnist needs --mnist-dir DIR (the folder with the IDX files)"
-            )
-        opts["directory"] = mnist_dir
-    return data_mod.load(name, seed=seed, dtype=dtype, **opts)
-
-
-def _evaluate(ck: Any, ds: Any, device: Any) -> list[dict[str, Any]]:
-    from .functional import FunctionalModel, dataset_mean
-
-    loss = ck.meta.get("loss", ds.loss)
-    fm = FunctionalModel(ck.build(), loss=loss)
-    params = {k: v.to(device) for k, v in ck.params.items()}
-    fm.module.to(device)
-    fm.buffers = {k: v.to(device) for k, v in fm.buffers.items()}
+    la = load_checkpoint_with_data(checkpoint, data, mnist_dir, 0, device or "cpu")
+    loss_name = la.model.loss_name
     rows = []
-    for split, batch in (("train", ds.train), ("test", ds.test)):
-        m = dataset_mean(fm.metrics, params, batch, chunk_size=4096)
+    for split, batch in (("train", la.dataset.train), ("test", la.dataset.test)):
+        m = dataset_mean(la.model.metrics, la.params, batch, chunk_size=4096)
         row: dict[str, Any] = {
             "split": split,
             "samples": int(batch[0].shape[0]),
-            f"loss ({loss})": float(m["loss"]),
+            f"loss ({loss_name})": float(m["loss"]),
         }
         if "accuracy" in m:
             row["accuracy"] = float(m["accuracy"])
             row["error"] = 1.0 - float(m["accuracy"])
         rows.append(row)
-    return rows
+    print_table(f"{arch} on {data}", rows)
 
 
 # ---------------------------------------------------------------- runs

@@ -74,6 +74,37 @@ class Profile:
         """The thresholded quantity at the beads."""
         return self.bead_loss if self.bead_measure is None else self.bead_measure
 
+    _ARRAYS = (
+        "s",
+        "distance",
+        "loss",
+        "measure",
+        "bead_s",
+        "bead_distance",
+        "bead_loss",
+        "bead_measure",
+    )
+
+    def to_arrays(self, prefix: str = "profile.") -> dict[str, Any]:
+        """The tensors as CPU numpy arrays keyed ``prefix + field`` (for a run store)."""
+        out: dict[str, Any] = {}
+        for name in self._ARRAYS:
+            value = getattr(self, name)
+            if value is not None:
+                out[prefix + name] = value.detach().cpu().numpy()
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, Any], measure_name: str = "loss", prefix: str = "profile."
+    ) -> Profile:
+        """Inverse of :meth:`to_arrays` (missing optional fields become ``None``)."""
+        fields = {
+            n: torch.as_tensor(arrays[prefix + n]) if prefix + n in arrays else None
+            for n in cls._ARRAYS
+        }
+        return cls(**fields, measure_name=measure_name)
+
 
 @dataclass(frozen=True)
 class PathResult:

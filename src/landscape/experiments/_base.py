@@ -93,6 +93,61 @@ class Result:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Loaded:
+    """A checkpoint ready to evaluate: its dataset, pure model and parameters."""
+
+    checkpoint: Any
+    dataset: Any
+    model: Any
+    params: dict
+
+
+def load_checkpoint_with_data(
+    path: str | os.PathLike,
+    data_name: str,
+    mnist_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+) -> Loaded:
+    """Load a checkpoint (with a model spec) and the dataset it is evaluated on.
+
+    The dataset seed (its train/test split) is the one recorded in the checkpoint's meta
+    when it names the same dataset, else ``seed``. The loss is the checkpoint's, else the
+    dataset's natural one.
+
+    Raises:
+        LandscapeError: no spec, MNIST without a folder, or a dataset whose input size
+            does not fit the model.
+    """
+    from .. import checkpoint, data
+    from ..functional import FunctionalModel
+
+    dev = resolve_device(device)
+    ck = checkpoint.load(path)
+    if ck.spec is None:
+        raise LandscapeError(f"{path} has no model spec; save it with landscape.checkpoint.save")
+    dtype = dtype or next(iter(ck.params.values())).dtype
+    saved = ck.meta.get("data") if isinstance(ck.meta.get("data"), dict) else {}
+    seed = int(saved.get("seed", seed)) if saved.get("name") == data_name else seed
+    if data_name == "mnist" and not mnist_dir:
+        raise LandscapeError("--data mnist needs --mnist-dir DIR (the folder with the IDX files)")
+    opts = {"directory": mnist_dir} if data_name == "mnist" else {}
+    ds = data.load(data_name, seed=seed, dtype=dtype, **opts).to(dev)
+    expected = getattr(ck.spec, "in_features", None)
+    if expected is None:  # a CNN: channels × side²
+        expected = ck.spec.in_channels * ck.spec.image_size**2
+    if ds.in_features != expected:
+        raise LandscapeError(
+            f"dataset {data_name!r} has {ds.in_features} input features but the model "
+            f"({ck.spec.describe()}) expects {expected}"
+        )
+    fm = FunctionalModel(ck.build(device=dev).to(dtype), loss=ck.meta.get("loss", ds.loss))
+    params = {k: v.to(device=dev, dtype=dtype) for k, v in ck.params.items()}
+    return Loaded(ck, ds, fm, params)
+
+
 def get_experiment(name: str) -> Any:
     """The module implementing experiment ``name``."""
     check_choice("experiment", name, EXPERIMENTS)

@@ -18,14 +18,14 @@ from pydantic import Field
 
 from .. import checkpoint, data
 from .._errors import LandscapeError
-from ..connect import align_and_interpolate, classification_error, find_path, interpolate
+from ..connect import Profile, align_and_interpolate, classification_error, find_path, interpolate
 from ..functional import FunctionalModel
 from ..optim import Adam
 from ..params import unstack
 from ..runtime.executor import Executor
 from ..runtime.store import Store, task_key
 from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
 
 NAME = "connect"
 
@@ -57,35 +57,21 @@ class ConnectJob:
         return task_key(job="connect")
 
 
-def _load(cfg: Config):
-    device, dtype_name = resolve_device(cfg.device), cfg.dtype
-    dtype = torch_dtype(dtype_name)
-    ca, cb = checkpoint.load(cfg.a), checkpoint.load(cfg.b)
-    if ca.spec is None or cb.spec is None:
+def _load(cfg: Config):  # noqa: ANN202
+    la = load_checkpoint_with_data(
+        cfg.a, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
+    )
+    cb = checkpoint.load(cfg.b)
+    if cb.spec != la.checkpoint.spec:
+        other = cb.spec.describe() if cb.spec is not None else "no spec"
         raise LandscapeError(
-            "connect needs checkpoints saved with a model spec (landscape.checkpoint.save)"
+            f"the checkpoints have different architectures: {la.checkpoint.spec.describe()} "
+            f"vs {other}"
         )
-    if ca.spec != cb.spec:
-        raise LandscapeError(
-            "the checkpoints have different architectures: "
-            f"{ca.spec.describe()} vs {cb.spec.describe()}"
-        )
-    saved = ca.meta.get("data") if isinstance(ca.meta.get("data"), dict) else {}
-    seed = int(saved.get("seed", cfg.seed)) if saved.get("name") == cfg.data else cfg.seed
-    opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
-    if cfg.data == "mnist" and not cfg.mnist_dir:
-        raise LandscapeError("--data mnist needs --mnist-dir DIR")
-    ds = data.load(cfg.data, seed=seed, dtype=dtype, **opts).to(device)
-    if ds.in_features != getattr(ca.spec, "in_features", ds.in_features):
-        raise LandscapeError(
-            f"dataset {cfg.data!r} has {ds.in_features} input features, the model expects "
-            f"{ca.spec.in_features}"
-        )
-    loss = ca.meta.get("loss", ds.loss)
-    fm = FunctionalModel(ca.build(device=device).to(dtype), loss=loss)
-    a = {k: v.to(device=device, dtype=dtype) for k, v in ca.params.items()}
-    b = {k: v.to(device=device, dtype=dtype) for k, v in cb.params.items()}
-    return ca, fm, ds, a, b
+    b = {
+        k: v.to(device=la.params[k].device, dtype=la.params[k].dtype) for k, v in cb.params.items()
+    }
+    return la.checkpoint, la.model, la.dataset, la.params, b
 
 
 def connect_job(job: ConnectJob) -> dict:
@@ -133,25 +119,12 @@ def connect_job(job: ConnectJob) -> dict:
     out["linear_barrier"] = float(line.barrier if measure is None else line.measure_barrier)
     for k, v in res.beads.items():
         out[f"bead.{k}"] = v.detach().cpu()
-    for name in (
-        "s",
-        "distance",
-        "loss",
-        "measure",
-        "bead_s",
-        "bead_distance",
-        "bead_loss",
-        "bead_measure",
-    ):
-        value = getattr(res.profile, name)
-        if value is not None:
-            out[f"profile.{name}"] = value.detach().cpu()
+    out.update(res.profile.to_arrays())
     return out
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     from ..plots.connect import plot_path_profile
-    from .freeman_bruna import _profile_from
 
     for path in (cfg.a, cfg.b):
         if not Path(path).is_file():
@@ -184,7 +157,7 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
                 "data": {"name": cfg.data, "seed": cfg.seed},
             },
         )
-    profile = _profile_from(r, r["measure"])
+    profile = Profile.from_arrays(r, r["measure"])
     fig = plot_path_profile(
         profile,
         threshold=cfg.threshold,

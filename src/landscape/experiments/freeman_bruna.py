@@ -236,37 +236,8 @@ def connect_pair(task: ConnectTask) -> dict:
         "length_weights": float(s["length_weights"]),
         "max_value": float(s["max_value"]),
         "steps": int(s["steps"]),
-        **{f"profile.{k}": v for k, v in _profile_arrays(res.profile).items()},
+        **res.profile.to_arrays(),
     }
-
-
-_PROFILE_FIELDS = (
-    "s",
-    "distance",
-    "loss",
-    "measure",
-    "bead_s",
-    "bead_distance",
-    "bead_loss",
-    "bead_measure",
-)
-
-
-def _profile_arrays(profile: Profile) -> dict[str, np.ndarray]:
-    out = {}
-    for name in _PROFILE_FIELDS:
-        value = getattr(profile, name)
-        if value is not None:
-            out[name] = value.detach().cpu().numpy()
-    return out
-
-
-def _profile_from(result: dict, measure_name: str) -> Profile:
-    fields = {
-        n: torch.as_tensor(result[f"profile.{n}"]) if f"profile.{n}" in result else None
-        for n in _PROFILE_FIELDS
-    }
-    return Profile(**fields, measure_name=measure_name)
 
 
 # ---------------------------------------------------------------- symmetry example
@@ -432,7 +403,7 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     for p, (L0, r) in examples.items():
         mname = "test error" if p == "digits" else "MAE"
         fig = plot_path_profile(
-            _profile_from(r, mname),
+            Profile.from_arrays(r, mname),
             threshold=L0,
             title=f"{p}: DSS string at L0 = {L0:g} ({r['beads']} beads; first pair that connected)",
         )

@@ -29,7 +29,7 @@ from ..functional import FunctionalModel
 from ..runtime.executor import Executor
 from ..runtime.store import Store, task_key
 from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
 
 NAME = "hessian"
 
@@ -76,28 +76,15 @@ class HessianJob:
         return task_key(job="hessian")
 
 
-def _setup(cfg: Config):
-    device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
-    ck = checkpoint.load(cfg.checkpoint)
-    if ck.spec is None:
-        raise LandscapeError("hessian needs a checkpoint saved with a model spec")
-    saved = ck.meta.get("data") if isinstance(ck.meta.get("data"), dict) else {}
-    seed = int(saved.get("seed", cfg.seed)) if saved.get("name") == cfg.data else cfg.seed
-    if cfg.data == "mnist" and not cfg.mnist_dir:
-        raise LandscapeError("--data mnist needs --mnist-dir DIR")
-    opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
-    ds = data.load(cfg.data, seed=seed, dtype=dtype, **opts).to(device)
-    if ds.in_features != getattr(ck.spec, "in_features", ds.in_features):
-        raise LandscapeError(
-            f"dataset {cfg.data!r} has {ds.in_features} input features, the model expects "
-            f"{ck.spec.in_features}"
-        )
+def _setup(cfg: Config):  # noqa: ANN202
+    la = load_checkpoint_with_data(
+        cfg.checkpoint, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
+    )
+    ds, fm, params = la.dataset, la.model, la.params
     x, y = ds.train if cfg.split == "train" else ds.test
     if cfg.n_samples is not None:
         x, y = x[: cfg.n_samples], y[: cfg.n_samples]
-    fm = FunctionalModel(ck.build(device=device).to(dtype), loss=ck.meta.get("loss", ds.loss))
-    params = {k: v.to(device=device, dtype=dtype) for k, v in ck.params.items()}
-    return ck, fm, params, (x, y)
+    return la.checkpoint, fm, params, (x, y)
 
 
 def hessian_job(job: HessianJob) -> dict:
