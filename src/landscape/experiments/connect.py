@@ -16,10 +16,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from .. import checkpoint, data
+from .. import checkpoint
 from .._errors import LandscapeError
 from ..connect import Profile, align_and_interpolate, classification_error, find_path, interpolate
-from ..functional import FunctionalModel
 from ..optim import Adam
 from ..params import unstack
 from ..runtime.executor import Executor
@@ -57,7 +56,7 @@ class ConnectJob:
         return task_key(job="connect")
 
 
-def _load(cfg: Config):  # noqa: ANN202
+def _load(cfg: Config):
     la = load_checkpoint_with_data(
         cfg.a, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
     )

@@ -14,7 +14,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from .. import checkpoint, data
 from .._errors import LandscapeError
 from ..curvature import (
     HessianOperator,
@@ -25,7 +24,6 @@ from ..curvature import (
     slq,
     spectral_density,
 )
-from ..functional import FunctionalModel
 from ..runtime.executor import Executor
 from ..runtime.store import Store, task_key
 from ..runtime.sweep import run_sweep
@@ -76,7 +74,7 @@ class HessianJob:
         return task_key(job="hessian")
 
 
-def _setup(cfg: Config):  # noqa: ANN202
+def _setup(cfg: Config):
     la = load_checkpoint_with_data(
         cfg.checkpoint, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
     )
