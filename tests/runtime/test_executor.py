@@ -20,3 +20,27 @@ def test_make_executor_rejects_unknown():
     assert make_executor("serial").name == "serial"
     with pytest.raises(LandscapeError, match="executor"):
         make_executor("mpi")
+
+
+def test_ray_executor_agrees_with_serial():
+    pytest.importorskip("ray")
+    from landscape.runtime.executor import RayExecutor
+
+    tasks = list(range(5))
+    got = dict(RayExecutor().map(math.factorial, tasks))
+    assert got == {x: math.factorial(x) for x in tasks}
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("no ray")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(LandscapeError, match=r"pip install"):
+        make_executor("ray")
