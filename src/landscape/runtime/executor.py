@@ -1,9 +1,9 @@
 """Executors: ``map(fn, tasks)`` over picklable task specs, with a progress bar.
 
 ``fn`` must be a module-level function and every task picklable, so the same sweep runs
-serially, in a local process pool, or on a Ray cluster without touching the experiment. Results come back as ``(task, result)`` pairs *as tasks finish*, so the caller
-can record each one in the store at once; an interruption then loses only the tasks in
-flight.
+serially, in a local process pool, or on a Ray cluster without touching the experiment.
+Results come back as ``(task, result)`` pairs *as tasks finish*, so the caller can record
+each one in the store at once; an interruption then loses only the tasks in flight.
 """
 
 from __future__ import annotations
