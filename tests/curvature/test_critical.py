@@ -145,4 +145,66 @@ def test_bad_arguments_raise():
         "damped_newton",
         "saddle_free_newton",
         "gradient_norm_lbfgs",
+        "eigenvector_following",
     }
+
+
+def _wells(p):
+    """``f = Σ_i (w_i² − 1)²``: critical points at every w ∈ {−1, 0, 1}^P, index = #zeros."""
+    return ((p["w"] ** 2 - 1.0) ** 2).sum()
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_eigenvector_following_reaches_the_asked_index(k):
+    g = torch.Generator().manual_seed(k)
+    start = {"w": 0.6 * torch.randn(5, generator=g, dtype=torch.float64)}
+    r = find_critical_point(
+        _wells, start, method="eigenvector_following", target_index=k, grad_tol=1e-10
+    )
+    assert r.converged and r.grad_norm <= 1e-10
+    w = r.params["w"]
+    # the end point is one of the 3^5 critical points, with exactly k coordinates at 0
+    torch.testing.assert_close(w.abs().round(), w.abs(), atol=1e-8, rtol=0)
+    assert int((w.abs() < 0.5).sum()) == k
+    assert exact_index(dense_hessian(_wells, r.params)).count == k
+
+
+def test_eigenvector_following_on_a_network_measures_the_index_it_was_asked_for():
+    spec = models.MLPSpec(in_features=4, widths=(5,), out_features=3, activation="tanh")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (60,), generator=g)
+    fm = FunctionalModel(models.build(spec, dtype=torch.float64))
+
+    def loss(p, batch):
+        return fm.loss(p, batch) + 1e-2 * sum((v * v).sum() for v in p.values())
+
+    start = models.init_params(spec, 0, dtype=torch.float64)
+    losses = []
+    for k in (0, 2, 5, 10):
+        r = find_critical_point(
+            loss,
+            start,
+            (x, y),
+            method="eigenvector_following",
+            target_index=k,
+            grad_tol=1e-8,
+            max_iter=300,
+        )
+        assert r.converged, r.message
+        idx = exact_index(dense_hessian(loss, r.params, (x, y)))
+        assert idx.count == k
+        losses.append(r.loss)
+    # Dauphin et al.: the higher the index, the higher the loss (here strictly, in order)
+    assert losses == sorted(losses)
+
+
+def test_eigenvector_following_rejects_bad_targets():
+    with pytest.raises(LandscapeError, match="target_index"):
+        find_critical_point(
+            _wells, _start(0.1, 0.2), method="eigenvector_following", target_index=-1
+        )
+    with pytest.raises(LandscapeError, match="below the parameter count"):
+        find_critical_point(
+            _wells, _start(0.1, 0.2), method="eigenvector_following", target_index=2
+        )

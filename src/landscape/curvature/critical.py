@@ -25,6 +25,11 @@ small closed form:
   direction for ``L`` that is repelled by saddles, so it finds minima; Armijo backtracking
   on ``L``.
 
+a direct method for a chosen index (dense Hessians, small models):
+
+* ``eigenvector_following`` — Newton's step with the signs of the ``k`` lowest Hessian
+  modes flipped, in a trust region (Cerjan & Miller 1981): converges to index-``k`` points.
+
 and one quasi-Newton method:
 
 * ``gradient_norm_lbfgs`` — L-BFGS (Nocedal 1980) on ``φ = ½‖∇L‖²`` with Armijo
@@ -65,6 +70,7 @@ __all__ = [
     "FINDERS",
     "CriticalPointResult",
     "damped_newton",
+    "eigenvector_following",
     "find_critical_point",
     "gradient_norm_lbfgs",
     "newton_mr",
@@ -687,7 +693,111 @@ def gradient_norm_lbfgs(
 
 # ---------------------------------------------------------------- dispatch
 
-Method = Literal["newton_mr", "damped_newton", "saddle_free_newton", "gradient_norm_lbfgs"]
+# ---------------------------------------------------------------- eigenvector following
+
+
+def eigenvector_following(
+    loss: PureLoss,
+    params: Mapping[str, Tensor],
+    data: Data | None = None,
+    *,
+    target_index: int = 1,
+    grad_tol: float = 1e-6,
+    max_iter: int = 200,
+    trust_radius: float = 0.5,
+    max_radius: float = 2.0,
+    min_curvature: float = 1e-4,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+) -> CriticalPointResult:
+    """Critical points of a chosen index ``k`` by eigenvector following (small models).
+
+    With the exact Hessian ``H = U Λ Uᵀ`` (eigenvalues ascending) and ``g = ∇L``, the step
+    is ``p = −Σ_i (u_iᵀ g / λ̃_i) u_i`` with ``λ̃_i = −max(|λ_i|, c)`` for the ``k`` lowest
+    modes (maximise along them) and ``λ̃_i = +max(|λ_i|, c)`` for the others (minimise):
+    Newton's step for a Hessian that already has ``k`` negative eigenvalues, so it converges
+    quadratically to an index-``k`` point and, unlike plain Newton, is not attracted by
+    critical points of other indices (Cerjan & Miller 1981; Wales 2003, *Energy
+    Landscapes*). Steps are capped by a trust radius ``r`` (in parameter space); a step
+    that more than doubles ``‖∇L‖`` is retried at ``r/4``, a full-length accepted one
+    doubles ``r`` (up to ``max_radius``). The index of the end point is *measured* by the
+    caller (e.g. :func:`~landscape.curvature.exact_index`), not assumed.
+
+    Forms a dense ``P × P`` Hessian and its eigendecomposition each iteration: meant for
+    models with up to a few thousand parameters.
+
+    Args:
+        loss, params, data, grad_tol, max_iter, chunk_size, device, dtype: as for
+            :func:`newton_mr`.
+        target_index: ``k ≥ 0`` (``k = 0`` is a Newton-type minimiser).
+        trust_radius: initial step cap ``r``.
+        max_radius: largest ``r``.
+        min_curvature: ``c``, the floor on ``|λ_i|`` in the step (flat directions).
+
+    Returns:
+        :class:`CriticalPointResult` (``method="eigenvector_following"``).
+
+    Raises:
+        LandscapeError: bad arguments, or a model too large for dense Hessians.
+    """
+    _check_common(grad_tol, max_iter)
+    if isinstance(target_index, bool) or int(target_index) != target_index or target_index < 0:
+        raise LandscapeError(f"target_index must be a non-negative integer, got {target_index!r}")
+    for name, value in (
+        ("trust_radius", trust_radius),
+        ("max_radius", max_radius),
+        ("min_curvature", min_curvature),
+    ):
+        if not value > 0:
+            raise LandscapeError(f"{name} must be positive, got {value!r}")
+    prob = _Problem(loss, params, data, chunk_size, "dense", device, dtype)
+    if target_index >= prob.op.num_params:
+        raise LandscapeError(
+            f"target_index={target_index} must be below the parameter count P={prob.op.num_params}"
+        )
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    tracker = _Tracker(value, float(g.norm()))
+    radius = float(trust_radius)
+    message = f"max_iter={max_iter} reached"
+    it = 0
+    while it < max_iter:
+        gnorm = float(g.norm())
+        if gnorm <= grad_tol:
+            break
+        h = prob.operator(theta).matrix
+        lam, u = torch.linalg.eigh(h)
+        sign = torch.ones_like(lam)
+        sign[:target_index] = -1.0
+        p = -u @ ((u.T @ g) / (sign * lam.abs().clamp_min(min_curvature)))
+        length = float(p.norm())
+        if length > radius:
+            p = p * (radius / length)
+            length = radius
+        while True:
+            t_value, t_g = prob.evaluate(theta + p)
+            if float(t_g.norm()) < 2.0 * gnorm or length < 1e-12:
+                break
+            p, length, radius = p / 4.0, length / 4.0, radius / 4.0
+        if length < 1e-12:
+            message = "trust radius collapsed"
+            break
+        if length >= 0.99 * radius:
+            radius = min(2.0 * radius, max_radius)
+        theta, value, g = theta + p, t_value, t_g
+        tracker.add(value, float(g.norm()), length)
+        it += 1
+    return _result(prob, theta, value, g, grad_tol, it, "eigenvector_following", message, tracker)
+
+
+Method = Literal[
+    "newton_mr",
+    "damped_newton",
+    "saddle_free_newton",
+    "gradient_norm_lbfgs",
+    "eigenvector_following",
+]
 
 #: the finders by name, for configs and the CLI
 FINDERS = {
@@ -695,6 +805,7 @@ FINDERS = {
     "damped_newton": damped_newton,
     "saddle_free_newton": saddle_free_newton,
     "gradient_norm_lbfgs": gradient_norm_lbfgs,
+    "eigenvector_following": eigenvector_following,
 }
 
 

@@ -7,10 +7,12 @@ along SGD trajectories (and from the random initialisations themselves), have an
 fraction α (negative Hessian eigenvalues / P) that grows with their loss: the high-loss
 critical points are saddles, the low-loss ones are (near-)minima.
 
-Each (run, snapshot) is a task: train the run to the snapshot epoch (deterministic), start
-the critical-point finder there, and — where it reached ``‖∇L‖ ≤ grad_tol`` — compute the
-exact index from the dense Hessian. Points that did not reach the threshold are kept and
-shown, but never called critical.
+Each (run, snapshot, target index k) is a task: train the run to the snapshot epoch
+(deterministic), follow the Hessian's eigenvectors from there toward a critical point of
+index k (Newton's step with the k lowest modes flipped), and compute the exact index of
+the end point from its dense Hessian — measured, not assumed. Points that did not reach
+``‖∇L‖ ≤ grad_tol`` are kept and shown, but never called critical. The Newton-type finders
+that are attracted to any nearby critical point can be used instead (``finder``).
 """
 
 from __future__ import annotations
@@ -49,8 +51,10 @@ class Config(ExperimentConfig):
         runs: SGD trajectories (one init each).
         snapshots: epochs along each trajectory where the finder starts (0 = the init).
         lr, batch_size: the SGD trajectories.
-        finder: ``damped_newton``, ``newton_mr`` or ``gradient_norm_lbfgs`` (all attracted
-            to critical points of any index), started at every snapshot.
+        finder: ``eigenvector_following`` (toward each of ``target_indices``), or
+            ``damped_newton``, ``newton_mr``, ``gradient_norm_lbfgs`` (attracted to the
+            nearest critical point of any index; one search per snapshot).
+        target_indices: the indices k eigenvector following aims at.
         minimize: also run saddle-free Newton (which descends to minima) from the last
             snapshot of each run, so the low-index end of the picture is sampled too.
         grad_tol: a point is critical when ``‖∇L‖ ≤ grad_tol``.
@@ -67,9 +71,14 @@ class Config(ExperimentConfig):
     snapshots: list[int] = Field(default_factory=lambda: [0, 1, 2, 4, 8, 16], min_length=1)
     lr: float = Field(default=0.5, gt=0)
     batch_size: int = Field(default=100, ge=1)
-    finder: Literal["damped_newton", "newton_mr", "gradient_norm_lbfgs"] = "damped_newton"
-    minimize: bool = True
-    grad_tol: float = Field(default=1e-3, gt=0)
+    finder: Literal[
+        "eigenvector_following", "damped_newton", "newton_mr", "gradient_norm_lbfgs"
+    ] = "eigenvector_following"
+    target_indices: list[int] = Field(
+        default_factory=lambda: [0, 1, 2, 3, 5, 10, 20, 30, 50], min_length=1
+    )
+    minimize: bool = False
+    grad_tol: float = Field(default=1e-6, gt=0)
     max_iter: int = Field(default=200, ge=1)
     zero_tol: float = Field(default=1e-6, gt=0)
 
@@ -102,16 +111,18 @@ def problem(
 
 @dataclass(frozen=True)
 class StartTask:
-    """Start ``method`` from run ``run`` after ``epoch`` epochs of SGD."""
+    """Start ``method`` (toward index ``k`` for eigenvector following) from run ``run``
+    after ``epoch`` epochs of SGD."""
 
     config: dict
     run: int
     epoch: int
     method: str
+    k: int = -1
 
     @property
     def key(self) -> str:
-        return task_key(run=self.run, epoch=self.epoch, method=self.method)
+        return task_key(run=self.run, epoch=self.epoch, method=self.method, k=self.k)
 
 
 def find_from_snapshot(task: StartTask) -> dict:
@@ -140,7 +151,7 @@ def find_from_snapshot(task: StartTask) -> dict:
         method=task.method,
         grad_tol=cfg.grad_tol,
         max_iter=cfg.max_iter,
-        backend="dense",
+        **({"target_index": task.k} if task.k >= 0 else {"backend": "dense"}),
     )
     eig = torch.linalg.eigvalsh(dense_hessian(loss, res.params, batch).double())
     idx = exact_index(eig, zero_tol=cfg.zero_tol)
@@ -164,7 +175,10 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
 
     conf = cfg.model_dump(mode="json")
     epochs = sorted(set(cfg.snapshots))
-    tasks = [StartTask(conf, r, e, cfg.finder) for r in range(cfg.runs) for e in epochs]
+    ks = sorted(set(cfg.target_indices)) if cfg.finder == "eigenvector_following" else [-1]
+    tasks = [
+        StartTask(conf, r, e, cfg.finder, k) for r in range(cfg.runs) for e in epochs for k in ks
+    ]
     if cfg.minimize:
         tasks += [StartTask(conf, r, epochs[-1], "saddle_free_newton") for r in range(cfg.runs)]
     results = run_sweep(store, run_id, executor, find_from_snapshot, tasks, "critical points")
@@ -180,6 +194,7 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
             "run": t.run,
             "start epoch": t.epoch,
             "finder": t.method,
+            "target k": t.k if t.k >= 0 else "-",
             "start loss": r["start_loss"],
             "loss": r["loss"],
             "‖∇L‖": r["grad_norm"],
@@ -206,7 +221,11 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     all_alpha = np.array([r["alpha"] for _, r in pts])
     all_loss = np.array([r["loss"] for _, r in pts])
     kind = [
-        (f"critical ({t.method})" if r["converged"] else f"not critical (‖∇L‖ > {cfg.grad_tol:g})")
+        (
+            f"critical, from epoch {t.epoch}"
+            if r["converged"]
+            else f"not critical (‖∇L‖ > {cfg.grad_tol:g})"
+        )
         for t, r in pts
     ]
     fig = loss_vs_index(

@@ -139,7 +139,7 @@ def loss_vs_index(
         fraction_stderr: horizontal error bars (SLQ estimates).
         spearman: rank correlation to print in the legend (computed by the caller).
         kind: a label per point (e.g. the finder, or ``"minimum"``/``"saddle"``), one
-            colour each.
+            colour each; labels starting with ``"not critical"`` are drawn hollow grey.
         title: figure title.
         ylabel: vertical axis label.
     """
@@ -148,11 +148,16 @@ def loss_vs_index(
     ax = fig.subplots()
     groups = ["critical points"] * alpha.size if kind is None else [str(k) for k in kind]
     err = None if fraction_stderr is None else _np(fraction_stderr).ravel()
-    for i, name in enumerate(dict.fromkeys(groups)):
+    colors = iter(f"C{i}" for i in range(10))
+    for name in dict.fromkeys(groups):
         sel = np.array([g == name for g in groups])
+        # points that are not critical (the finder stopped short) are drawn hollow and grey
+        hollow = name.startswith("not critical")
+        color = "0.55" if hollow else next(colors)
         ax.errorbar(
             alpha[sel], values[sel], xerr=None if err is None else err[sel], fmt="o", ms=4,
-            alpha=0.75, color=f"C{i}", label=name, elinewidth=0.8,
+            alpha=0.75, color=color, mfc="none" if hollow else color, label=name,
+            elinewidth=0.8,
         )  # fmt: skip
     if spearman is not None:
         ax.plot([], [], " ", label=f"Spearman ρ = {spearman:.2f}")
