@@ -56,6 +56,9 @@ ExecOpt = Annotated[str, typer.Option("--executor", help="Where tasks run: seria
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", min=1, help="Processes for --executor process.")
 ]
+MnistOpt = Annotated[
+    Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
+]
 NewOpt = Annotated[
     bool, typer.Option("--new", help="Start a new run instead of resuming an unfinished one.")
 ]
@@ -147,6 +150,18 @@ def _run_experiment(
         result = execute(name, cfg, store, ex, resume=not new)
     _show(result)
     return result
+
+
+def _run_tool(name: str, store_path: Path, new: bool, sets: list[str] | None, **flags: Any) -> None:
+    """A diagnostic on the user's checkpoints (no preset): flags → config → recorded run."""
+    from .experiments import execute, get_experiment
+    from .runtime.config import load_config
+    from .runtime.executor import SerialExecutor
+
+    cfg = load_config(get_experiment(name).Config, None, _overrides(sets, **flags))
+    with _open_store(store_path) as store:
+        result = execute(name, cfg, store, SerialExecutor(), resume=not new)
+    _show(result)
 
 
 def _show(result: Any) -> None:
@@ -310,21 +325,17 @@ def connect(
     align: Annotated[
         bool, typer.Option("--align", help="Weight-match B to A first (MLPs).")
     ] = False,
-    mnist_dir: Annotated[
-        Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
-    ] = None,
+    mnist_dir: MnistOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: DeviceOpt = None,
     new: NewOpt = False,
 ) -> None:
     """Connect two checkpoints below a threshold: profile plot, table, string of beads."""
-    from .experiments import execute
-    from .experiments.connect import Config
-    from .runtime.config import load_config
-    from .runtime.executor import SerialExecutor
-
-    over = _overrides(
+    _run_tool(
+        "connect",
+        store,
+        new,
         set_,
         a=str(a),
         b=str(b),
@@ -336,10 +347,6 @@ def connect(
         device=device,
         mnist_dir=None if mnist_dir is None else str(mnist_dir),
     )
-    cfg = load_config(Config, None, over)
-    with _open_store(store) as st:
-        result = execute("connect", cfg, st, SerialExecutor(), resume=not new)
-    _show(result)
 
 
 # ---------------------------------------------------------------- hessian
@@ -354,21 +361,17 @@ def hessian(
     ] = False,
     index: Annotated[bool, typer.Option("--index", help="Number of negative eigenvalues.")] = False,
     split: Annotated[str, typer.Option("--split", help="train or test.")] = "train",
-    mnist_dir: Annotated[
-        Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
-    ] = None,
+    mnist_dir: MnistOpt = None,
     set_: SetOpt = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
     device: DeviceOpt = None,
     new: NewOpt = False,
 ) -> None:
     """Top eigenvalues, trace, spectral density and index of a checkpoint's Hessian."""
-    from .experiments import execute
-    from .experiments.hessian import Config
-    from .runtime.config import load_config
-    from .runtime.executor import SerialExecutor
-
-    over = _overrides(
+    _run_tool(
+        "hessian",
+        store,
+        new,
         set_,
         checkpoint=str(checkpoint),
         data=data,
@@ -380,10 +383,6 @@ def hessian(
         device=device,
         mnist_dir=None if mnist_dir is None else str(mnist_dir),
     )
-    cfg = load_config(Config, None, over)
-    with _open_store(store) as st:
-        result = execute("hessian", cfg, st, SerialExecutor(), resume=not new)
-    _show(result)
 
 
 # ---------------------------------------------------------------- inspect
