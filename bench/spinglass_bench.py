@@ -22,7 +22,7 @@ cannot exceed about (matmul rate) / (loop rate); the last line prints that ceili
 Prints a table, then, on the last line, the batched-over-loop ratio at Λ = 250.
 
 Usage: ``python bench/spinglass_bench.py [--sizes 100 250 500] [--replicas 1000]
-[--repeats 3] [--threads N]``. Takes about two minutes on 2 cores.
+[--repeats 3] [--threads N] [--device cuda]``. Takes about two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ import torch
 from landscape import spinglass as sg
 
 H = 3
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def best_times(fns, repeats: int) -> list[float]:
@@ -45,11 +51,13 @@ def best_times(fns, repeats: int) -> list[float]:
     """
     for fn in fns:
         fn()
+    _sync()
     best = [float("inf")] * len(fns)
     for _ in range(repeats):
         for i, fn in enumerate(fns):
             t0 = time.perf_counter()
             fn()
+            _sync()
             best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
@@ -57,16 +65,16 @@ def best_times(fns, repeats: int) -> list[float]:
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """Float32 ``n × n`` matrix-multiply rate of this machine, in GFLOP/s."""
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen)
-    b = torch.randn(n, n, generator=gen)
+    a = torch.randn(n, n, generator=gen).to(DEVICE)
+    b = torch.randn(n, n, generator=gen).to(DEVICE)
     return 2 * n**3 / best_times([lambda: a @ b], repeats)[0] / 1e9
 
 
 def bench_size(n_spins: int, replicas: int, repeats: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    glass = sg.SpinGlass.random(n_spins, H, seed=0)
+    glass = sg.SpinGlass.random(n_spins, H, seed=0, device=DEVICE)
     build = time.perf_counter() - t0
-    w0 = sg.random_sphere(replicas, n_spins, seed=1)
+    w0 = sg.random_sphere(replicas, n_spins, seed=1, device=DEVICE)
     # steps per timing: enough work to time, few enough to stay short
     steps = max(1, int(1.5e11 // (2 * n_spins**3 * replicas)))
     kw = dict(lr=0.1, max_steps=steps, gtol=1e-30, compute_index=False)
@@ -110,11 +118,17 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, H = {H}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, H = {H}, "
+        f"device {DEVICE}"
+    )
     peak = matmul_gflops()
     rows = []
     for n in args.sizes:
