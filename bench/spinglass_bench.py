@@ -28,9 +28,14 @@ Usage: ``python bench/spinglass_bench.py [--sizes 100 250 500] [--replicas 1000]
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import matmul_gflops
 
 from landscape import spinglass as sg
 
@@ -60,14 +65,6 @@ def best_times(fns, repeats: int) -> list[float]:
             _sync()
             best[i] = min(best[i], time.perf_counter() - t0)
     return best
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Float32 ``n × n`` matrix-multiply rate of this machine, in GFLOP/s."""
-    gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(DEVICE)
-    b = torch.randn(n, n, generator=gen).to(DEVICE)
-    return 2 * n**3 / best_times([lambda: a @ b], repeats)[0] / 1e9
 
 
 def bench_size(n_spins: int, replicas: int, repeats: int) -> dict[str, float]:
@@ -129,12 +126,14 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, H = {H}, "
         f"device {DEVICE}"
     )
-    peak = matmul_gflops()
+    peak = matmul_gflops(device=DEVICE)
     rows = []
     for n in args.sizes:
         rows.append(bench_size(n, args.replicas, args.repeats))
         print(f"  measured Λ = {n}", flush=True)
-        peak = max(peak, matmul_gflops())  # the machine's best, so % matmul is conservative
+        peak = max(
+            peak, matmul_gflops(device=DEVICE)
+        )  # the machine's best, so % matmul is conservative
     print(
         f"{'Λ':>5} {'R':>6} {'evals':>5} {'batched rs/s':>13} {'loop rs/s':>10} "
         f"{'(R_loop)':>8} {'ratio':>7} {'GFLOP/s':>8} {'% matmul':>8} {'loop GF/s':>9} "
