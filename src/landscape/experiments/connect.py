@@ -70,12 +70,12 @@ def _load(cfg: Config):
     b = {
         k: v.to(device=la.params[k].device, dtype=la.params[k].dtype) for k, v in cb.params.items()
     }
-    return la.checkpoint, la.model, la.dataset, la.params, b
+    return la.model, la.dataset, la.params, b
 
 
 def connect_job(job: ConnectJob) -> dict:
     cfg = Config.model_validate(job.config)
-    _, fm, ds, a, b = _load(cfg)
+    fm, ds, a, b = _load(cfg)
     measure, mdata, mname = None, None, None
     if cfg.measure == "error":
         if ds.task != "classification":

@@ -28,7 +28,7 @@ from pydantic import Field
 from .. import data
 from ..connect import Profile, classification_error, dss, dss_constrained, interpolate
 from ..ensemble import train_ensemble
-from ..functional import FunctionalModel
+from ..functional import FunctionalModel, evaluate_points
 from ..models import MLPSpec, build, init_params
 from ..optim import Adam
 from ..params import stack
@@ -174,8 +174,6 @@ def train_endpoints(task: TrainTask) -> dict:
         track=False,
     )
     out = {f"param.{k}": v.detach().cpu().numpy() for k, v in res.params.items()}
-    from ..functional import evaluate_points
-
     out["train_loss"] = evaluate_points(fm.loss, res.params, train).cpu().numpy()
     if measure is not None:
         out["measure"] = evaluate_points(measure, res.params, mdata).cpu().numpy()

@@ -82,12 +82,12 @@ def _setup(cfg: Config):
     x, y = ds.train if cfg.split == "train" else ds.test
     if cfg.n_samples is not None:
         x, y = x[: cfg.n_samples], y[: cfg.n_samples]
-    return la.checkpoint, fm, params, (x, y)
+    return fm, params, (x, y)
 
 
 def hessian_job(job: HessianJob) -> dict:
     cfg = Config.model_validate(job.config)
-    _, fm, params, batch = _setup(cfg)
+    fm, params, batch = _setup(cfg)
     op = HessianOperator(fm, params, batch, chunk_size=cfg.chunk_size, backend="cached")
     out: dict = {"num_params": op.num_params, "samples": int(batch[0].shape[0])}
     for which, k in (("top", cfg.top), ("bottom", cfg.bottom)):
