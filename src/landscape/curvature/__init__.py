@@ -9,6 +9,8 @@
 * :mod:`.trace` — :func:`hutchinson_trace` with a standard error.
 * :mod:`.critical` — Newton-MR, damped (Levenberg–Marquardt) Newton and L-BFGS on the
   gradient norm find critical points of any index; saddle-free Newton finds minima.
+* :mod:`.following` — eigenvector following to a critical point of a chosen index, in a
+  trust region; its step and radius rules are shared with the spin-glass saddle search.
 
 Example:
     >>> import torch
@@ -24,16 +26,16 @@ Example:
 
 from __future__ import annotations
 
+from ._finder import CriticalPointResult
 from .critical import (
     FINDERS,
-    CriticalPointResult,
     damped_newton,
-    eigenvector_following,
     find_critical_point,
     gradient_norm_lbfgs,
     newton_mr,
     saddle_free_newton,
 )
+from .following import eigenvector_following
 from .operator import (
     CurvatureOperator,
     GGNOperator,

@@ -25,7 +25,7 @@ small closed form:
   direction for ``L`` that is repelled by saddles, so it finds minima; Armijo backtracking
   on ``L``.
 
-a direct method for a chosen index (dense Hessians, small models):
+a direct method for a chosen index (dense Hessians, small models), in :mod:`.following`:
 
 * ``eigenvector_following`` — Newton's step with the signs of the ``k`` lowest Hessian
   modes flipped, in a trust region (Cerjan & Miller 1981): converges to index-``k`` points.
@@ -47,7 +47,6 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -56,15 +55,17 @@ from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
 from ..functional import Data
-from ..params import Params, flatten, unflatten
-from .operator import (
-    CurvatureOperator,
-    HessianOperator,
-    MatrixOperator,
-    PureLoss,
-    dense_hessian,
-    loss_and_gradient,
+from ._finder import (
+    STALL,
+    CriticalPointResult,
+    FinderBackend,
+    Problem,
+    Tracker,
+    check_common,
+    make_result,
 )
+from .following import eigenvector_following
+from .operator import CurvatureOperator, PureLoss
 
 __all__ = [
     "FINDERS",
@@ -78,184 +79,13 @@ __all__ = [
 ]
 
 
-FinderBackend = Literal["forward", "cached", "dense"]
-
-
-@dataclass(frozen=True)
-class CriticalPointResult:
-    """Outcome of a critical-point search.
-
-    Attributes:
-        params: the final point (a new dict on the computation device, in its dtype).
-        loss: dataset-mean loss at ``params``.
-        grad_norm: ``‖∇L‖`` at ``params``, over the whole dataset.
-        converged: ``grad_norm ≤ grad_tol`` — nothing else makes a point critical.
-        grad_tol: the threshold asked for.
-        iterations: outer iterations taken.
-        num_hvps: Hessian-vector products spent.
-        num_grads: loss-and-gradient evaluations (dataset passes) spent.
-        num_hessians: dense Hessians formed (``backend="dense"``; each costs about as much
-            as ``P`` batched products, after which products are matrix multiplications
-            and counted in ``num_hvps``).
-        method: the finder's name.
-        message: why it stopped.
-        history: per outer iteration (row 0 is the start): ``loss``, ``grad_norm``,
-            ``step`` (the accepted step length ``α ‖p‖``; 0 at the start).
-    """
-
-    params: Params
-    loss: float
-    grad_norm: float
-    converged: bool
-    grad_tol: float
-    iterations: int
-    num_hvps: int
-    num_grads: int
-    num_hessians: int
-    method: str
-    message: str
-    history: dict[str, list[float]] = field(default_factory=dict, repr=False)
-
-    def summary(self) -> dict[str, object]:
-        """Plain-Python numbers for a table or a run store (no parameters, no history)."""
-        return {
-            "method": self.method,
-            "loss": self.loss,
-            "grad_norm": self.grad_norm,
-            "grad_tol": self.grad_tol,
-            "converged": self.converged,
-            "iterations": self.iterations,
-            "num_hvps": self.num_hvps,
-            "num_grads": self.num_grads,
-            "num_hessians": self.num_hessians,
-            "message": self.message,
-        }
-
-
-# ---------------------------------------------------------------- the problem
-
-
-class _Problem:
-    """Loss, gradient and Hessian products of a pure loss at flat points, with counters."""
-
-    def __init__(
-        self,
-        loss: PureLoss,
-        params: Mapping[str, Tensor],
-        data: Data | None,
-        chunk_size: int | None,
-        backend: FinderBackend,
-        device: str | torch.device | None,
-        dtype: torch.dtype | None,
-    ) -> None:
-        check_choice("backend", backend, ("forward", "cached", "dense"))
-        self.dense = backend == "dense"
-        self.op = HessianOperator(
-            loss,
-            params,
-            data,
-            chunk_size=chunk_size,
-            backend="forward" if self.dense else backend,
-            device=device,
-            dtype=dtype,
-        )
-        if self.dense and self.op.num_params > 10_000:
-            raise LandscapeError(
-                f"backend='dense' forms P × P Hessians; P={self.op.num_params} is too many "
-                "(use backend='forward' or 'cached')"
-            )
-        self.loss = loss
-        self.like = self.op.params
-        self.num_hvps = 0
-        self.num_grads = 0
-        self.num_hessians = 0
-
-    def start(self) -> Tensor:
-        return flatten(self.like)
-
-    def evaluate(self, theta: Tensor) -> tuple[float, Tensor]:
-        """Dataset-mean loss and flat gradient at ``theta``."""
-        self.num_grads += 1
-        value, g = loss_and_gradient(self.loss, unflatten(theta, self.like), self.op.data)
-        return float(value), flatten(g)
-
-    def operator(self, theta: Tensor) -> CurvatureOperator:
-        params = unflatten(theta, self.like)
-        if self.dense:
-            self.num_hessians += 1
-            h = dense_hessian(self.loss, params, self.op.data)
-            return MatrixOperator(h, check_symmetric=False)
-        return self.op.at(params)
-
-    def hvp(self, op: CurvatureOperator, rows: Tensor) -> Tensor:
-        self.num_hvps += rows.shape[0]
-        return op.apply_rows(rows)
-
-
-_STALL = "stalled: ‖∇L‖ fell by < 0.1 % in {patience} iterations (a non-critical minimum of ‖∇L‖?)"
-
-
-def _check_common(grad_tol: float, max_iter: int, patience: int = 0) -> None:
-    if not grad_tol > 0:
-        raise LandscapeError(f"grad_tol must be positive, got {grad_tol!r}")
-    for name, value in (("max_iter", max_iter), ("patience", patience)):
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise LandscapeError(f"{name} must be a non-negative integer, got {value!r}")
-
-
-class _Tracker:
-    def __init__(self, loss: float, gnorm: float) -> None:
-        self.history: dict[str, list[float]] = {"loss": [loss], "grad_norm": [gnorm], "step": [0.0]}
-
-    def add(self, loss: float, gnorm: float, step: float) -> None:
-        self.history["loss"].append(loss)
-        self.history["grad_norm"].append(gnorm)
-        self.history["step"].append(step)
-
-    def stalled(self, patience: int) -> bool:
-        """``‖∇L‖`` fell by less than 0.1 % over the last ``patience`` iterations."""
-        g = self.history["grad_norm"]
-        return patience > 0 and len(g) > patience and g[-1] > 0.999 * g[-1 - patience]
-
-
-def _result(
-    prob: _Problem,
-    theta: Tensor,
-    loss: float,
-    g: Tensor,
-    grad_tol: float,
-    iterations: int,
-    method: str,
-    message: str,
-    tracker: _Tracker,
-) -> CriticalPointResult:
-    gnorm = float(g.norm())
-    converged = gnorm <= grad_tol
-    if converged:
-        message = f"‖∇L‖ = {gnorm:.3e} ≤ grad_tol = {grad_tol:.1e}"
-    return CriticalPointResult(
-        params={k: v.clone() for k, v in unflatten(theta, prob.like).items()},
-        loss=loss,
-        grad_norm=gnorm,
-        converged=converged,
-        grad_tol=float(grad_tol),
-        iterations=iterations,
-        num_hvps=prob.num_hvps,
-        num_grads=prob.num_grads,
-        num_hessians=prob.num_hessians,
-        method=method,
-        message=message,
-        history=tracker.history,
-    )
-
-
 # ---------------------------------------------------------------- the Krylov subspace of ∇L
 
 
 class _Krylov:
     """Lanczos from ``g`` with full reorthogonalisation: ``H V_k = V_{k+1} T̄_k``."""
 
-    def __init__(self, prob: _Problem, op: CurvatureOperator, g: Tensor) -> None:
+    def __init__(self, prob: Problem, op: CurvatureOperator, g: Tensor) -> None:
         self.prob, self.op = prob, op
         self.beta0 = float(g.norm())
         self.basis = [g / self.beta0]
@@ -384,11 +214,11 @@ def newton_mr(
     Returns:
         :class:`CriticalPointResult`.
     """
-    _check_common(grad_tol, max_iter, patience)
-    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    check_common(grad_tol, max_iter, patience)
+    prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
     theta = prob.start()
     value, g = prob.evaluate(theta)
-    tracker = _Tracker(value, float(g.norm()))
+    tracker = Tracker(value, float(g.norm()))
     message = f"max_iter={max_iter} reached"
     it = 0
     while it < max_iter:
@@ -426,9 +256,9 @@ def newton_mr(
         tracker.add(value, float(g.norm()), alpha * float(p.norm()))
         it += 1
         if tracker.stalled(patience):
-            message = _STALL.format(patience=patience)
+            message = STALL.format(patience=patience)
             break
-    return _result(prob, theta, value, g, grad_tol, it, "newton_mr", message, tracker)
+    return make_result(prob, theta, value, g, grad_tol, it, "newton_mr", message, tracker)
 
 
 # ---------------------------------------------------------------- damped Newton (LM)
@@ -468,13 +298,13 @@ def damped_newton(
     Returns:
         :class:`CriticalPointResult`.
     """
-    _check_common(grad_tol, max_iter, patience)
+    check_common(grad_tol, max_iter, patience)
     if not damping > 0:
         raise LandscapeError(f"damping must be positive, got {damping!r}")
-    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
     theta = prob.start()
     value, g = prob.evaluate(theta)
-    tracker = _Tracker(value, float(g.norm()))
+    tracker = Tracker(value, float(g.norm()))
     message = f"max_iter={max_iter} reached"
     mu_rel, nu = float(damping), 2.0
     it = 0
@@ -510,9 +340,9 @@ def damped_newton(
         tracker.add(value, float(g.norm()), float(p.norm()))
         it += 1
         if tracker.stalled(patience):
-            message = _STALL.format(patience=patience)
+            message = STALL.format(patience=patience)
             break
-    return _result(prob, theta, value, g, grad_tol, it, "damped_newton", message, tracker)
+    return make_result(prob, theta, value, g, grad_tol, it, "damped_newton", message, tracker)
 
 
 # ---------------------------------------------------------------- saddle-free Newton
@@ -551,13 +381,13 @@ def saddle_free_newton(
     Returns:
         :class:`CriticalPointResult`.
     """
-    _check_common(grad_tol, max_iter)
+    check_common(grad_tol, max_iter)
     if not damping > 0:
         raise LandscapeError(f"damping must be positive, got {damping!r}")
-    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
     theta = prob.start()
     value, g = prob.evaluate(theta)
-    tracker = _Tracker(value, float(g.norm()))
+    tracker = Tracker(value, float(g.norm()))
     message = f"max_iter={max_iter} reached"
     it = 0
     while it < max_iter:
@@ -588,7 +418,7 @@ def saddle_free_newton(
         theta, value, g = theta + alpha * p, t_value, t_g
         tracker.add(value, float(g.norm()), alpha * float(p.norm()))
         it += 1
-    return _result(prob, theta, value, g, grad_tol, it, "saddle_free_newton", message, tracker)
+    return make_result(prob, theta, value, g, grad_tol, it, "saddle_free_newton", message, tracker)
 
 
 # ---------------------------------------------------------------- L-BFGS on the gradient norm
@@ -626,14 +456,14 @@ def gradient_norm_lbfgs(
     Returns:
         :class:`CriticalPointResult`.
     """
-    _check_common(grad_tol, max_iter, patience)
+    check_common(grad_tol, max_iter, patience)
     if int(history_size) != history_size or history_size < 1:
         raise LandscapeError(f"history_size must be a positive integer, got {history_size!r}")
     check_choice("backend", backend, ("forward", "cached"))
-    prob = _Problem(loss, params, data, chunk_size, backend, device, dtype)
+    prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
     theta = prob.start()
     value, g = prob.evaluate(theta)
-    tracker = _Tracker(value, float(g.norm()))
+    tracker = Tracker(value, float(g.norm()))
 
     def grad_phi(th: Tensor, gr: Tensor) -> Tensor:
         return prob.hvp(prob.operator(th), gr.reshape(1, -1))[0]
@@ -686,109 +516,9 @@ def gradient_norm_lbfgs(
         tracker.add(value, float(g.norm()), float(s.norm()))
         it += 1
         if tracker.stalled(patience):
-            message = _STALL.format(patience=patience)
+            message = STALL.format(patience=patience)
             break
-    return _result(prob, theta, value, g, grad_tol, it, "gradient_norm_lbfgs", message, tracker)
-
-
-# ---------------------------------------------------------------- dispatch
-
-# ---------------------------------------------------------------- eigenvector following
-
-
-def eigenvector_following(
-    loss: PureLoss,
-    params: Mapping[str, Tensor],
-    data: Data | None = None,
-    *,
-    target_index: int = 1,
-    grad_tol: float = 1e-6,
-    max_iter: int = 200,
-    trust_radius: float = 0.5,
-    max_radius: float = 2.0,
-    min_curvature: float = 1e-4,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
-) -> CriticalPointResult:
-    """Critical points of a chosen index ``k`` by eigenvector following (small models).
-
-    With the exact Hessian ``H = U Λ Uᵀ`` (eigenvalues ascending) and ``g = ∇L``, the step
-    is ``p = −Σ_i (u_iᵀ g / λ̃_i) u_i`` with ``λ̃_i = −max(|λ_i|, c)`` for the ``k`` lowest
-    modes (maximise along them) and ``λ̃_i = +max(|λ_i|, c)`` for the others (minimise):
-    Newton's step for a Hessian that already has ``k`` negative eigenvalues, so it converges
-    quadratically to an index-``k`` point and, unlike plain Newton, is not attracted by
-    critical points of other indices (Cerjan & Miller 1981; Wales 2003, *Energy
-    Landscapes*). Steps are capped by a trust radius ``r`` (in parameter space); a step
-    that more than doubles ``‖∇L‖`` is retried at ``r/4``, a full-length accepted one
-    doubles ``r`` (up to ``max_radius``). The index of the end point is *measured* by the
-    caller (e.g. :func:`~landscape.curvature.exact_index`), not assumed.
-
-    Forms a dense ``P × P`` Hessian and its eigendecomposition each iteration: meant for
-    models with up to a few thousand parameters.
-
-    Args:
-        loss, params, data, grad_tol, max_iter, chunk_size, device, dtype: as for
-            :func:`newton_mr`.
-        target_index: ``k ≥ 0`` (``k = 0`` is a Newton-type minimiser).
-        trust_radius: initial step cap ``r``.
-        max_radius: largest ``r``.
-        min_curvature: ``c``, the floor on ``|λ_i|`` in the step (flat directions).
-
-    Returns:
-        :class:`CriticalPointResult` (``method="eigenvector_following"``).
-
-    Raises:
-        LandscapeError: bad arguments, or a model too large for dense Hessians.
-    """
-    _check_common(grad_tol, max_iter)
-    if isinstance(target_index, bool) or int(target_index) != target_index or target_index < 0:
-        raise LandscapeError(f"target_index must be a non-negative integer, got {target_index!r}")
-    for name, value in (
-        ("trust_radius", trust_radius),
-        ("max_radius", max_radius),
-        ("min_curvature", min_curvature),
-    ):
-        if not value > 0:
-            raise LandscapeError(f"{name} must be positive, got {value!r}")
-    prob = _Problem(loss, params, data, chunk_size, "dense", device, dtype)
-    if target_index >= prob.op.num_params:
-        raise LandscapeError(
-            f"target_index={target_index} must be below the parameter count P={prob.op.num_params}"
-        )
-    theta = prob.start()
-    value, g = prob.evaluate(theta)
-    tracker = _Tracker(value, float(g.norm()))
-    radius = float(trust_radius)
-    message = f"max_iter={max_iter} reached"
-    it = 0
-    while it < max_iter:
-        gnorm = float(g.norm())
-        if gnorm <= grad_tol:
-            break
-        h = prob.operator(theta).matrix
-        lam, u = torch.linalg.eigh(h)
-        sign = torch.ones_like(lam)
-        sign[:target_index] = -1.0
-        p = -u @ ((u.T @ g) / (sign * lam.abs().clamp_min(min_curvature)))
-        length = float(p.norm())
-        if length > radius:
-            p = p * (radius / length)
-            length = radius
-        while True:
-            t_value, t_g = prob.evaluate(theta + p)
-            if float(t_g.norm()) < 2.0 * gnorm or length < 1e-12:
-                break
-            p, length, radius = p / 4.0, length / 4.0, radius / 4.0
-        if length < 1e-12:
-            message = "trust radius collapsed"
-            break
-        if length >= 0.99 * radius:
-            radius = min(2.0 * radius, max_radius)
-        theta, value, g = theta + p, t_value, t_g
-        tracker.add(value, float(g.norm()), length)
-        it += 1
-    return _result(prob, theta, value, g, grad_tol, it, "eigenvector_following", message, tracker)
+    return make_result(prob, theta, value, g, grad_tol, it, "gradient_norm_lbfgs", message, tracker)
 
 
 Method = Literal[

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from ..curvature.following import signature_step, update_radius
 from .hamiltonian import (
     SpinGlass,
     _from_tangent_coords,
@@ -395,7 +396,9 @@ def minimize(
 
     def polish(w: Tensor, steps: Tensor) -> CriticalPoints:
         if newton_steps:
-            w, more = _follow(glass, w, 0, newton_steps, newton_gtol, 0.1, 1e-6, chunk, growth=1.0)
+            w, more = _follow(
+                glass, w, 0, newton_steps, newton_gtol, 0.1, 1e-6, chunk, monotone=True
+            )
             steps = steps + more
         loss, grad = glass.loss_and_gradient(w, chunk)
         gn = _rms(glass, tangent_project(w, grad))
@@ -516,11 +519,13 @@ def find_saddles(
     ``λ̃_i = −max(|λ_i|, c)`` for the ``k`` lowest modes (maximise along them) and
     ``λ̃_i = +max(|λ_i|, c)`` for the others (minimise), ``c = min_curvature``. This is Newton's
     step where the Hessian already has the wanted signature, so convergence to an index-``k``
-    point is quadratic; far from one the step is shrunk to a per-replica trust region of at
-    most ``trust_radius · √Λ`` and then retracted onto the sphere (Cerjan & Miller 1981,
-    *J. Chem. Phys.* 75, 2800; Wales 2003, *Energy Landscapes*). A step that more than
-    doubles the gradient norm is rejected and retried with a quarter of the radius; an
-    accepted one doubles it again.
+    point is quadratic; far from one the step is the trust-region solution within a
+    per-replica radius of at most ``trust_radius · √Λ``, then retracted onto the sphere
+    (Cerjan & Miller 1981, *J. Chem. Phys.* 75, 2800; Wales 2003, *Energy Landscapes*). A
+    step is judged by how well the quadratic model predicted the gradient at the new point
+    (or whether it lowered ``‖grad L‖``), exactly as for networks
+    (:mod:`landscape.curvature.following`): a step the model got wrong and that raised the
+    gradient is retried with a quarter of its length.
 
     The end point's index is computed, not assumed: a converged replica may have landed on
     a critical point of another index (it is reported with the index it has). Replicas with
@@ -587,27 +592,6 @@ def find_saddles(
     return _finish(glass, w, loss / n, gn, steps, gtol, True, index_tol, chunk)
 
 
-def _ef_step(
-    glass: SpinGlass,
-    w: Tensor,
-    grad: Tensor,
-    sign: Tensor,
-    max_norm: Tensor,
-    min_curvature: float,
-    chunk: int | None,
-) -> Tensor:
-    """One eigenvector-following step for every row of ``w`` (step norm ≤ ``max_norm``)."""
-    hess = _tangent_hessian(w, grad, glass.hessian(w, chunk))
-    lam, vec = torch.linalg.eigh(hess)
-    gt = _to_tangent_coords(w, grad)
-    gc = (vec.transpose(-1, -2) @ gt[..., None])[..., 0]
-    coef = -gc / (sign * lam.abs().clamp_min(min_curvature))
-    step = (vec @ coef[..., None])[..., 0]
-    norm = step.norm(dim=-1, keepdim=True).clamp_min(1e-30)
-    step = step * torch.clamp(max_norm[:, None] / norm, max=1.0)
-    return retract(w + _from_tangent_coords(w, step))
-
-
 def _follow(
     glass: SpinGlass,
     w: Tensor,
@@ -617,16 +601,19 @@ def _follow(
     trust_radius: float,
     min_curvature: float,
     chunk: int | None,
-    growth: float = 2.0,
+    monotone: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Eigenvector following toward index ``k`` until ``‖grad‖/√Λ ≤ gtol``: ``(w, steps)``.
 
-    Trust-region safeguard, per replica: a step is accepted when the gradient norm at the
-    new point is below ``growth`` times the current one (Newton steps near a critical point
-    shrink it quadratically; ``growth = 1`` makes the gradient norm monotone). A rejected
-    step is retried from the same point with a quarter of the radius, an accepted one
-    doubles the radius up to ``trust_radius · √Λ``. Replicas whose radius collapses stop
-    there (unconverged if their gradient is still above ``gtol``).
+    Per replica, in the tangent basis at ``w``: the Riemannian Hessian's eigenpairs, the
+    trust-region step of :func:`~landscape.curvature.following.signature_step` (uphill along
+    the ``k`` lowest modes), the retraction onto the sphere, and the acceptance and radius
+    rule of :func:`~landscape.curvature.following.update_radius` — the same as for networks:
+    the model's predicted Riemannian gradient ``g + H p`` is compared with the one at the
+    new point (both as vectors of ``R^Λ``). Rejected replicas retry from the same point with
+    a smaller radius; replicas whose radius collapses stop there (unconverged if their
+    gradient is still above ``gtol``). ``monotone`` accepts only steps that lower the
+    gradient norm (a polish that must never undo convergence).
     """
     n = glass.n_spins
     w = w.clone()
@@ -636,28 +623,42 @@ def _follow(
     sign[:k] = -1.0
     eig_chunk = 64 if chunk is None else chunk
     steps = torch.full((r,), max_steps, dtype=torch.int64, device=w.device)
-    active = torch.arange(r, device=w.device)
     radius = torch.full((r,), max_norm, dtype=w.dtype, device=w.device)
-    _, grad_acc = glass.loss_and_gradient(w, chunk)
-    gn_acc = _rms(glass, tangent_project(w, grad_acc))
-    cand = w.clone()
+    _, grad = glass.loss_and_gradient(w, chunk)
+    gt = tangent_project(w, grad)
+    active = torch.arange(r, device=w.device)
     for t in range(max_steps + 1):
-        if t > 0:
-            _, grad_c = glass.loss_and_gradient(cand[active], chunk)
-            gn_c = _rms(glass, tangent_project(cand[active], grad_c))
-            ok = gn_c < growth * gn_acc[active]
-            acc, rej = active[ok], active[~ok]
-            w[acc], grad_acc[acc], gn_acc[acc] = cand[acc], grad_c[ok], gn_c[ok]
-            radius[acc] = (radius[acc] * 2.0).clamp(max=max_norm)
-            radius[rej] = radius[rej] * 0.25
-        done = (gn_acc[active] <= gtol) | (radius[active] < 1e-12 * max_norm)
+        gn = _rms(glass, gt[active])
+        done = (gn <= gtol) | (radius[active] < 1e-12 * max_norm)
         steps[active[done]] = t
         active = active[~done]
         if t == max_steps or active.numel() == 0:
             break
         for i in range(0, active.numel(), eig_chunk):
             idx = active[i : i + eig_chunk]
-            cand[idx] = _ef_step(
-                glass, w[idx], grad_acc[idx], sign, radius[idx], min_curvature, chunk
+            wi, gi = w[idx], grad[idx]
+            hess = _tangent_hessian(wi, gi, glass.hessian(wi, chunk))
+            lam, vec = torch.linalg.eigh(hess)
+            g_c = _to_tangent_coords(wi, gi)
+            coef, bounded = signature_step(
+                lam, (vec.transpose(-1, -2) @ g_c[..., None])[..., 0], sign, radius[idx],
+                min_curvature,
+            )  # fmt: skip
+            step_c = (vec @ coef[..., None])[..., 0]
+            predicted = _from_tangent_coords(wi, g_c + (hess @ step_c[..., None])[..., 0])
+            cand = retract(wi + _from_tangent_coords(wi, step_c))
+            _, grad_c = glass.loss_and_gradient(cand, chunk)
+            gt_c = tangent_project(cand, grad_c)
+            before = gt[idx].norm(dim=-1)
+            error = (gt_c - predicted).norm(dim=-1) / before
+            improved = gt_c.norm(dim=-1) < before
+            length = step_c.norm(dim=-1)
+            accept, radius[idx] = update_radius(
+                error, length, radius[idx], bounded, max_norm, improved
             )
+            if monotone:
+                radius[idx] = torch.where(accept & ~improved, 0.25 * length, radius[idx])
+                accept = accept & improved
+            acc = idx[accept]
+            w[acc], grad[acc], gt[acc] = cand[accept], grad_c[accept], gt_c[accept]
     return w, steps
