@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from ._errors import LandscapeError, check_choice
-from .params import Params
+from ._validate import check_pure_function, floating_dtype, is_batch
+from .params import Params, _check_params
 
 __all__ = [
     "LOSSES",
@@ -83,11 +84,48 @@ def get_loss(loss: str | LossFn) -> LossFn:
     return LOSSES[loss]
 
 
-def model_params(model: nn.Module) -> Params:
-    """Detached copies of a module's named parameters (the module is not touched)."""
+def model_params(model: nn.Module, include_frozen: bool = False) -> Params:
+    """Detached copies of a module's named parameters (the module is not touched).
+
+    Args:
+        model: any ``nn.Module``.
+        include_frozen: also return parameters with ``requires_grad=False``. By default only
+            the trainable ones are returned (all of them when none is trainable).
+    """
     if not isinstance(model, nn.Module):
         raise LandscapeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return {k: v.detach().clone() for k, v in model.named_parameters()}
+    named = list(model.named_parameters())
+    trainable = [k for k, v in named if v.requires_grad]
+    keep = {k for k, _ in named} if include_frozen or not trainable else set(trainable)
+    return {k: v.detach().clone() for k, v in named if k in keep}
+
+
+#: modules whose train-mode forward is random: a train-mode landscape would not be a function
+_RANDOM_IN_TRAIN = (nn.modules.dropout._DropoutNd, nn.RReLU)
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _make_train_mode_pure(module: nn.Module) -> None:
+    """Make a (private copy of a) module's train-mode forward a pure function.
+
+    Normalisation layers keep using batch statistics but stop tracking running ones: the
+    running buffers are dropped from the copy (a train-mode forward never reads them), so
+    nothing is written in place — what vmap, jvp and grad need, and the same result on every
+    call. Random layers (dropout with ``p > 0``, RReLU) are refused.
+    """
+    for name, sub in module.named_modules():
+        if isinstance(sub, _RANDOM_IN_TRAIN) and getattr(sub, "p", 1.0) > 0:
+            where = name or "the model"
+            raise LandscapeError(
+                f"mode='train' makes {type(sub).__name__} at {where!r} random, so the loss "
+                "would not be a function of the parameters; use mode='eval' (dropout off), "
+                "or set its p=0 first"
+            )
+        if isinstance(sub, nn.modules.batchnorm._NormBase) and sub.track_running_stats:
+            sub.track_running_stats = False
+            for buf in ("running_mean", "running_var", "num_batches_tracked"):
+                if buf in sub._buffers:
+                    setattr(sub, buf, None)
 
 
 class FunctionalModel:
@@ -96,11 +134,33 @@ class FunctionalModel:
     The module is deep-copied once at construction, so neither its parameters, its buffers
     nor its train/eval flag are ever changed by anything ``landscape`` does.
 
+    **Parameters.** :meth:`params` returns the *trainable* parameters (``requires_grad=True``)
+    by default, so Hessians and directions live in the space the model is trained in; frozen
+    parameters are held at their values and filled in by :meth:`forward` when a params dict
+    leaves them out. ``include_frozen=True`` treats every parameter as free (if no parameter
+    is trainable, all are).
+
+    **dtype.** Buffers (batch-norm statistics) and frozen parameters are cast with the
+    parameters, like ``module.to(dtype)``, so any floating dtype of ``params`` works. Data
+    inputs are cast to the parameters' floating dtype (integer inputs too, unless the model
+    has an ``nn.Embedding``, whose inputs are token ids; see ``cast_inputs``); targets keep
+    theirs. With float16/bfloat16 parameters the forward runs in that precision and the loss
+    (and accuracy) is reduced in float32.
+
     Args:
         model: any ``nn.Module``.
         loss: a name from :data:`LOSSES` or a callable ``(output, target) -> mean loss``.
         mode: ``"eval"`` (default; dropout off, batch-norm uses running statistics, which is
-            what a landscape of a trained model means) or ``"train"``.
+            what a landscape of a trained model means) or ``"train"``: batch-norm normalises
+            with each batch's (chunk's) own statistics and running statistics are neither
+            used nor updated, so the loss is pure (but depends on how data is chunked).
+            Models with dropout (``p > 0``) are refused in train mode.
+        include_frozen: :meth:`params` returns frozen parameters too.
+        cast_inputs: cast integer inputs to the parameters' dtype (default: yes, unless the
+            model contains an ``nn.Embedding``).
+
+    Raises:
+        LandscapeError: not a module, unknown loss or mode, or dropout in train mode.
 
     Example:
         >>> fm = FunctionalModel(torch.nn.Linear(3, 2), loss="cross_entropy")
@@ -116,6 +176,9 @@ class FunctionalModel:
         model: nn.Module,
         loss: str | LossFn = "cross_entropy",
         mode: Literal["eval", "train"] = "eval",
+        *,
+        include_frozen: bool = False,
+        cast_inputs: bool | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise LandscapeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -123,46 +186,113 @@ class FunctionalModel:
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
         self.output_loss: LossFn = get_loss(loss)
         """The loss on the module's output, ``output_loss(output, target) -> mean``."""
+        self.mode = mode
+        named = list(model.named_parameters())
+        trainable = [k for k, v in named if v.requires_grad]
         self.module = copy.deepcopy(model)
         self.module.train(mode == "train")
+        if mode == "train":
+            _make_train_mode_pure(self.module)
         for p in self.module.parameters():
             p.requires_grad_(False)
         self.buffers: dict[str, Tensor] = {
             k: v.detach().clone() for k, v in self.module.named_buffers()
         }
-        self.names = [k for k, _ in self.module.named_parameters()]
+        self.all_names = [k for k, _ in named]
+        free = set(self.all_names if include_frozen or not trainable else trainable)
+        self.names = [k for k in self.all_names if k in free]
+        """Names of the free parameters, in the module's order (what :meth:`params` returns)."""
+        self.frozen: dict[str, Tensor] = {
+            k: v.detach().clone() for k, v in self.module.named_parameters() if k not in free
+        }
+        """Frozen parameters, held at their values (filled in by :meth:`forward`)."""
+        has_embedding = any(
+            isinstance(m, nn.Embedding | nn.EmbeddingBag) for m in self.module.modules()
+        )
+        self.cast_inputs = (not has_embedding) if cast_inputs is None else bool(cast_inputs)
+        self._cast_cache: dict[tuple, tuple[dict[str, Tensor], dict[str, Tensor]]] = {}
 
-    def params(self) -> Params:
-        """A detached copy of the parameters the module had when it was wrapped."""
-        return {k: v.detach().clone() for k, v in self.module.named_parameters()}
+    def params(self, include_frozen: bool = False) -> Params:
+        """A detached copy of the free parameters the module had when it was wrapped.
+
+        Args:
+            include_frozen: add the frozen parameters (in the module's order).
+        """
+        keep = set(self.all_names) if include_frozen else set(self.names)
+        return {k: v.detach().clone() for k, v in self.module.named_parameters() if k in keep}
+
+    def _constants(self, like: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Frozen parameters and buffers on ``like``'s device, floating ones in its dtype."""
+        key = (like.dtype, like.device)
+        cached = self._cast_cache.get(key)
+        if cached is None:
+
+            def cast(v: Tensor) -> Tensor:
+                if v.is_floating_point():
+                    return v.to(device=like.device, dtype=like.dtype)
+                return v.to(like.device)
+
+            cached = (
+                {k: cast(v) for k, v in self.frozen.items()},
+                {k: cast(v) for k, v in self.buffers.items()},
+            )
+            self._cast_cache[key] = cached
+        return cached
+
+    def _check_names(self, params: Mapping[str, Tensor]) -> None:
+        missing = [k for k in self.names if k not in params]
+        extra = [k for k in params if k not in self.frozen and k not in self.names]
+        if missing or extra:
+            raise LandscapeError(
+                f"params do not fit the model: missing {missing}, unknown {extra}; "
+                "use fm.params() (or dict(model.named_parameters())) for this model"
+            )
 
     def forward(self, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
-        """The module's output at ``params`` (pure)."""
-        return functional_call(self.module, (dict(params), self.buffers), (x,), strict=True)
+        """The module's output at ``params`` (pure).
+
+        Frozen parameters missing from ``params`` take their held values; buffers, frozen
+        parameters and floating (or, see ``cast_inputs``, integer) inputs are cast to the
+        dtype and device of ``params``.
+        """
+        self._check_names(params)
+        like = next((v for v in params.values() if v.is_floating_point()), None)
+        if like is None:
+            frozen, buffers = self.frozen, self.buffers
+        else:
+            frozen, buffers = self._constants(like)
+            if x.is_floating_point() or (self.cast_inputs and not x.is_complex()):
+                if x.dtype != like.dtype or x.device != like.device:
+                    x = x.to(device=like.device, dtype=like.dtype)
+        full = {k: params[k] if k in params else frozen[k] for k in self.all_names}
+        return functional_call(self.module, (full, buffers), (x,), strict=True)
 
     def loss(self, params: Mapping[str, Tensor], batch: Batch) -> Tensor:
-        """Mean loss of ``params`` on ``batch = (x, y)`` (pure)."""
+        """Mean loss of ``params`` on ``batch = (x, y)`` (pure; float16/bfloat16 outputs are
+        reduced in float32)."""
         x, y = batch
-        return self.output_loss(self.forward(params, x), y)
+        return self.output_loss(_at_least_float32(self.forward(params, x)), y)
 
     __call__ = loss
 
     def metrics(self, params: Mapping[str, Tensor], batch: Batch) -> dict[str, Tensor]:
-        """Mean loss and, for class targets, accuracy (fraction correct), on one batch."""
+        """Mean loss and, for class targets, accuracy (fraction correct), on one batch.
+
+        Both are computed in at least float32, whatever the parameters' precision.
+        """
         x, y = batch
-        out = self.forward(params, x)
+        out = _at_least_float32(self.forward(params, x))
         result = {"loss": self.output_loss(out, y)}
         if not torch.is_floating_point(y) and out.dim() == 2 and out.shape[1] > 1:
-            result["accuracy"] = (out.argmax(dim=1) == y).to(out.dtype).mean()
+            result["accuracy"] = (out.argmax(dim=1) == y.to(out.device)).to(out.dtype).mean()
         return result
 
 
-def _is_batch(data: object) -> bool:
-    return (
-        isinstance(data, tuple | list)
-        and len(data) == 2
-        and all(isinstance(t, Tensor) for t in data)
-    )
+def _at_least_float32(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in _LOW_PRECISION else t
+
+
+_is_batch = is_batch
 
 
 def iter_chunks(data: Data, chunk_size: int | None = None) -> Iterator[Batch]:
@@ -204,6 +334,11 @@ def _first_device(params: Mapping[str, Tensor]) -> torch.device:
     return next(iter(params.values())).device
 
 
+def _accumulate(value: Tensor, n: int) -> Tensor:
+    """``n · value``, in at least float32 (half-precision means are summed in float32)."""
+    return _at_least_float32(value) * n
+
+
 def dataset_mean(
     fn: Callable[[Params, Batch], Tensor | dict[str, Tensor]],
     params: Mapping[str, Tensor],
@@ -214,6 +349,8 @@ def dataset_mean(
 
     Each chunk's value is weighted by its number of rows, so the result equals ``fn`` on the
     full batch (up to floating-point rounding) whatever the chunking. Gradients flow through.
+    Floating-point inputs are cast to the parameters' floating dtype (targets keep theirs),
+    and float16/bfloat16 values are accumulated in float32.
 
     Args:
         fn: ``fn(params, (x, y))`` returning a batch-mean tensor (any shape, e.g. ``(E,)``
@@ -224,19 +361,31 @@ def dataset_mean(
 
     Returns:
         The dataset mean, on the device of ``params``.
+
+    Raises:
+        LandscapeError: ``fn`` is an ``nn.Module`` (wrap it in :class:`FunctionalModel`),
+            ``params`` is not a dict of tensors, or bad data.
     """
+    check_pure_function(fn, "fn")
+    _check_params(params)
     device = _first_device(params)
+    dtype = floating_dtype(params)
     total: Tensor | dict[str, Tensor] | None = None
     count = 0
     for x, y in iter_chunks(data, chunk_size):
-        x, y = x.to(device), y.to(device)
+        if dtype is not None and x.is_floating_point():
+            x = x.to(device=device, dtype=dtype)
+        else:
+            x = x.to(device)
+        y = y.to(device)
         n = x.shape[0]
         value = fn(params, (x, y))
         if isinstance(value, dict):
-            weighted = {k: v * n for k, v in value.items()}
+            weighted = {k: _accumulate(v, n) for k, v in value.items()}
             total = weighted if total is None else {k: total[k] + weighted[k] for k in total}
         else:
-            total = value * n if total is None else total + value * n
+            weighted = _accumulate(value, n)
+            total = weighted if total is None else total + weighted
         count += n
     if total is None:
         raise LandscapeError("the dataset is empty")
@@ -256,13 +405,19 @@ def evaluate_points(
 
     ``stacked`` has a leading axis ``E`` (models, beads, grid points). ``fn`` is lifted with
     ``vmap`` over that axis and averaged over the dataset in chunks; ``points_chunk`` bounds
-    how many points go through one pass (memory).
+    how many points go through one pass (memory). Inputs are cast as in
+    :func:`dataset_mean`; a :class:`FunctionalModel` in train mode normalises each point's
+    batch norm with the chunk's own statistics, writing nothing.
 
     Returns:
         A tensor of shape ``(E, ...)`` (or a dict of them) of dataset means.
+
+    Raises:
+        LandscapeError: ``fn`` is an ``nn.Module``, non-stacked params, bad data.
     """
     from .params import batch_size
 
+    check_pure_function(fn, "fn")
     e = batch_size(stacked)
     step = e if points_chunk is None else int(points_chunk)
     if step <= 0:

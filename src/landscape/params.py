@@ -51,6 +51,8 @@ def _check_params(params: Mapping[str, Tensor], name: str = "params") -> None:
         hint = ""
         if isinstance(params, list | tuple) or hasattr(params, "__next__"):
             hint = "; use dict(model.named_parameters()) instead of model.parameters()"
+        elif hasattr(params, "named_parameters"):
+            hint = "; pass FunctionalModel(model).params() or dict(model.named_parameters())"
         raise LandscapeError(
             f"{name} must be a dict of name -> Tensor, got {type(params).__name__}{hint}"
         )

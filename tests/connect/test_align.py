@@ -138,3 +138,81 @@ def test_different_architectures_raise():
     b = models.init_params(models.MLPSpec(in_features=3, widths=(6, 4), out_features=2), 1)
     with pytest.raises(LandscapeError, match="different architectures"):
         weight_matching(a, b)
+
+
+def _sequential_mlp(sizes, seed):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        mods = []
+        for i in range(len(sizes) - 1):
+            mods += [torch.nn.Linear(sizes[i], sizes[i + 1]), torch.nn.Tanh()]
+        return torch.nn.Sequential(*mods[:-1]).double()
+
+
+def _perms(widths, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randperm(w, generator=gen) for w in widths]
+
+
+def test_weight_matching_accepts_a_plain_sequential_mlp():
+    m = _sequential_mlp([3, 6, 5, 2], seed=0)  # parameters 0.*, 2.*, 4.*
+    fm = FunctionalModel(m, loss="mse")
+    a = fm.params()
+    assert list(a)[:3] == ["0.weight", "0.bias", "2.weight"]
+    b = permute_mlp(a, _perms([6, 5], 1))
+    x = torch.randn(20, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(fm.forward(a, x), fm.forward(b, x), atol=1e-13, rtol=0)
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    al = weight_matching(a, b, restarts=4)
+    assert all(torch.equal(al.params[k], a[k]) for k in a)
+
+
+def test_layer_chain_is_ordered_numerically_not_alphabetically():
+    """A state dict sorted by name puts ``10.weight`` before ``2.weight``."""
+    sizes = [4, 5, 6, 5, 4, 5, 6, 3]  # 7 Linear layers: indices 0, 2, …, 12
+    m = _sequential_mlp(sizes, seed=3)
+    fm = FunctionalModel(m, loss="mse")
+    params = fm.params()
+    a = {k: params[k] for k in sorted(params)}
+    assert list(a)[:4] == ["0.bias", "0.weight", "10.bias", "10.weight"]
+    b = permute_mlp(a, _perms(sizes[1:-1], 4))
+    x = torch.randn(16, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(fm.forward(a, x), fm.forward(b, x), atol=1e-12, rtol=0)
+    al = weight_matching(a, b, restarts=4)
+    assert al.similarity == pytest.approx(float(P.norm(a) ** 2))
+
+
+class _Named(torch.nn.Module):
+    """Layers registered out of chain order, with names that carry no index."""
+
+    def __init__(self):
+        super().__init__()
+        self.out = torch.nn.Linear(5, 2)
+        self.fc1 = torch.nn.Linear(3, 6)
+        self.hidden = torch.nn.Linear(6, 5)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(torch.relu(self.fc1(x)))))
+
+
+def test_layer_names_can_be_given_explicitly():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        m = _Named().double()
+    fm = FunctionalModel(m, loss="mse")
+    a = fm.params()
+    with pytest.raises(LandscapeError, match=r"layers=\[") as err:
+        weight_matching(a, a)  # out → fc1 → hidden is not a chain
+    assert "\n" not in str(err.value)
+    chain = ["fc1", "hidden", "out"]
+    b = permute_mlp(a, _perms([6, 5], 6), layers=chain)
+    x = torch.randn(10, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(fm.forward(a, x), fm.forward(b, x), atol=1e-13, rtol=0)
+    al = weight_matching(a, b, layers=chain, restarts=4)
+    assert all(torch.equal(al.params[k], a[k]) for k in a)
+    report = align_and_interpolate(fm.loss, a, b, (x, fm.forward(a, x)), grid=5, layers=chain)
+    assert report.after.barrier == pytest.approx(0.0, abs=1e-20)
+    with pytest.raises(LandscapeError, match="outside layers"):
+        weight_matching(a, b, layers=["fc1", "hidden"])
+    with pytest.raises(LandscapeError, match=r"no 'fc3\.weight'"):
+        weight_matching(a, b, layers=["fc1", "hidden", "out", "fc3"])

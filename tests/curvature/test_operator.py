@@ -197,3 +197,41 @@ def test_bad_inputs_raise_one_line_errors(mlp_problem):
         with pytest.raises(LandscapeError, match=match) as info:
             make()
         assert "\n" not in str(info.value)
+
+
+def test_dense_hessian_plan_fits_the_budget():
+    from landscape.curvature import operator as opmod
+
+    p, n, row = 644, 100, 1000.0
+    assert opmod._dense_plan(p, n, row, 8, 2**40, True) == (n, p)  # all at once when it fits
+    for budget in (2**18, 2**21, 2**24, 2**27):
+        for split in (True, False):
+            r, k = opmod._dense_plan(p, n, row, 8, budget, split)
+            assert 1 <= r <= n and 1 <= k <= p
+            assert split or r == n
+            cost = opmod._JVP_FACTOR * (k + 1) * (r * row + p * 8)
+            assert cost <= budget or k == 1  # one tangent is the floor
+
+
+def test_dense_hessian_bounds_its_memory_by_default(mlp_problem, monkeypatch):
+    """All P tangents through the whole data set at once took > 20 GB on a small CNN: the
+    default now splits rows and tangents to fit DENSE_MEMORY_BUDGET, same Hessian."""
+    from landscape.curvature import operator as opmod
+
+    p = mlp_problem
+    rows_seen: list[int] = []
+
+    def spy(params, batch):
+        rows_seen.append(int(batch[0].shape[0]))
+        return p.fm.loss(params, batch)
+
+    row_bytes = opmod._saved_bytes_per_row(spy, p.params, p.data)
+    rows_seen.clear()
+    monkeypatch.setattr(opmod, "DENSE_MEMORY_BUDGET", 2**24)
+    r, k = opmod._dense_plan(p.hessian.shape[0], 100, row_bytes, 8, 2**24, True)
+    assert r < 100 and k < p.hessian.shape[0]  # this budget forces both splits
+    h = dense_hessian(spy, p.params, p.data)
+    torch.testing.assert_close(h, p.hessian, rtol=1e-10, atol=1e-13)
+    assert max(rows_seen[1:]) == r  # after the probe, no pass saw more rows than planned
+    with pytest.raises(LandscapeError, match="memory_budget"):
+        dense_hessian(p.fm, p.params, p.data, memory_budget=0)

@@ -29,7 +29,7 @@ def test_hutchinson_converges_to_the_exact_trace(mlp_problem):
 def test_adaptive_mode_meets_its_relative_error(mlp_problem):
     p = mlp_problem
     op = HessianOperator(p.fm, p.params, p.data)
-    r = hutchinson_trace(op, rtol=0.05, batch_size=16, seed=1)
+    r = hutchinson_trace(op, rtol=0.05, batch_size=16, seed=1, deflate=0)
     assert r.converged and r.stderr <= 0.05 * abs(r.trace)
     assert r.num_probes % 16 == 0 and r.num_probes >= 32
     assert r.num_hvps == r.num_probes == op.num_hvps
@@ -78,6 +78,32 @@ def test_bad_arguments_raise():
         ({"batch_size": 0}, "batch_size"),
         ({"probes": "sobol"}, "probes"),
         ({"deflate": -1}, "deflate"),
+        ({"deflate": "always"}, "deflate"),
     ]:
         with pytest.raises(LandscapeError, match=match):
             hutchinson_trace(a, **kwargs)
+
+
+def test_auto_deflation_pays_on_a_network_hessian(mlp_problem):
+    """A network Hessian's outliers dominate the variance: deflating them is chosen by
+    default in the adaptive mode, and spends far fewer products than plain Hutchinson."""
+    h = mlp_problem.hessian
+    exact = float(torch.trace(h))
+    plain = hutchinson_trace(h, rtol=0.02, deflate=0, seed=0)
+    auto = hutchinson_trace(h, rtol=0.02, seed=0)
+    assert plain.deflate == 0 and plain.converged
+    assert auto.deflate == 30 and auto.pilot_probes == 32 and auto.converged
+    assert auto.num_hvps == auto.num_probes + 30 + 32
+    assert auto.num_hvps < 0.5 * plain.num_hvps
+    assert auto.summary()["pilot_probes"] == 32
+    assert abs(auto.trace - exact) <= 4 * auto.stderr
+
+
+def test_auto_deflation_spends_nothing_where_it_cannot_pay(mlp_problem):
+    diag = torch.diag(torch.linspace(1.0, 2.0, 50, dtype=torch.float64))
+    r = hutchinson_trace(diag, rtol=1e-3, seed=0)  # Rademacher on a diagonal: exact
+    assert r.deflate == 0 and r.pilot_probes == 0 and r.num_hvps == r.num_probes == 64
+    assert r.trace == pytest.approx(75.0, rel=1e-12)
+    # a fixed number of probes and no rtol: exactly that many products
+    fixed = hutchinson_trace(mlp_problem.hessian, 40, seed=0)
+    assert fixed.deflate == 0 and fixed.num_hvps == 40

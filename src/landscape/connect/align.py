@@ -14,8 +14,12 @@ by coordinate descent: with the other permutations fixed the objective is linear
 :func:`scipy.optimize.linear_sum_assignment`. Layers are visited in a seeded random order
 until a full sweep changes nothing.
 
-Parameters follow :class:`landscape.models.MLP`: ``layers.{i}.weight`` ``(out, in)`` and,
-optionally, ``layers.{i}.bias`` ``(out,)``.
+The layer chain is read from the parameter names: every tensor is ``<layer>.weight``
+``(out, in)`` or ``<layer>.bias`` ``(out,)``, and the layers are ordered by their trailing
+index when they share a stem (``layers.0``, ``layers.1`` … of :class:`landscape.models.MLP`;
+``0``, ``2``, ``4`` of an ``nn.Sequential`` of ``Linear`` and activation modules), else in
+the order of the dict (``named_parameters()`` order). Pass ``layers=["fc1", "fc2", "out"]``
+to name the chain explicitly.
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ __all__ = [
     "weight_matching",
 ]
 
-_NAME = re.compile(r"^layers\.(\d+)\.(weight|bias)$")
+_NAME = re.compile(r"^(.+)\.(weight|bias)$")
+_INDEXED = re.compile(r"^(.*?)(\d+)$")
+_MLP_HINT = (
+    "weight matching needs an MLP: a chain of Linear layers named <layer>.weight (out, in) "
+    "and optionally <layer>.bias (out,); pass layers=[...] with the layer names in order"
+)
+
+#: one layer of the chain: (weight name, bias name or None)
+Layer = tuple[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -94,54 +106,93 @@ class AlignmentReport:
         }
 
 
-def _layers(params: Mapping[str, Tensor], name: str) -> tuple[int, bool]:
-    """Validate MLP names/shapes; return the number of layers and whether biases exist."""
+def _order_layers(prefixes: list[str]) -> list[str]:
+    """Layers by trailing index when they share a stem (``0``, ``2``, ``layers.10``).
+
+    Otherwise in the order given (the dict's, i.e. ``named_parameters()`` order).
+    """
+    matches = [_INDEXED.match(p) for p in prefixes]
+    if all(matches) and len({m.group(1) for m in matches}) == 1:
+        return sorted(prefixes, key=lambda p: int(_INDEXED.match(p).group(2)))
+    return prefixes
+
+
+def _layers(
+    params: Mapping[str, Tensor], name: str, layers: Sequence[str] | None = None
+) -> list[Layer]:
+    """Validate an MLP's names and shapes; return its chain of ``(weight, bias)`` names."""
     if not isinstance(params, Mapping) or not params:
         raise LandscapeError(f"{name} must be a non-empty dict of name -> Tensor")
-    indices: dict[int, set[str]] = {}
-    for key in params:
-        m = _NAME.match(key)
-        if m is None:
+    if layers is None:
+        prefixes: list[str] = []
+        for key in params:
+            m = _NAME.match(key)
+            if m is None:
+                raise LandscapeError(f"{name}[{key!r}] is not a weight or bias; {_MLP_HINT}")
+            if m.group(1) not in prefixes:
+                prefixes.append(m.group(1))
+        prefixes = _order_layers(prefixes)
+    else:
+        if isinstance(layers, str) or not all(isinstance(p, str) for p in layers):
+            raise LandscapeError(f"layers must be a list of layer names, got {layers!r}")
+        prefixes = list(layers)
+        if len(set(prefixes)) != len(prefixes) or not prefixes:
+            raise LandscapeError(f"layers must name distinct layers, got {prefixes}")
+        covered = {f"{p}.{kind}" for p in prefixes for kind in ("weight", "bias")}
+        extra = [k for k in params if k not in covered]
+        if extra:
             raise LandscapeError(
-                f"{name}[{key!r}] is not an MLP parameter; weight matching supports MLPs with "
-                "parameters named layers.{i}.weight and layers.{i}.bias (landscape.models.MLP)"
+                f"{name} has tensors outside layers={prefixes}: {extra}; "
+                "weight matching must permute every tensor, so name all layers"
             )
-        indices.setdefault(int(m.group(1)), set()).add(m.group(2))
-    n = len(indices)
-    if sorted(indices) != list(range(n)):
-        raise LandscapeError(f"{name} layers must be numbered 0..{n - 1}, got {sorted(indices)}")
-    kinds = {frozenset(v) for v in indices.values()}
-    if len(kinds) != 1 or "weight" not in next(iter(kinds)):
-        raise LandscapeError(f"{name}: every layer needs a weight, and all or none a bias")
-    has_bias = "bias" in next(iter(kinds))
-    for i in range(n):
-        w = params[f"layers.{i}.weight"]
+    chain: list[Layer] = []
+    for i, prefix in enumerate(prefixes):
+        wkey, bkey = f"{prefix}.weight", f"{prefix}.bias"
+        if wkey not in params:
+            raise LandscapeError(f"{name} has no {wkey!r}; {_MLP_HINT}")
+        w = params[wkey]
         if w.dim() != 2:
             raise LandscapeError(
-                f"{name}['layers.{i}.weight'] must be 2-D (out, in), got shape {tuple(w.shape)}"
+                f"{name}[{wkey!r}] must be 2-D (out, in), got shape {tuple(w.shape)}; {_MLP_HINT}"
             )
-        if i > 0 and w.shape[1] != params[f"layers.{i - 1}.weight"].shape[0]:
+        if i > 0:
+            prev = params[chain[-1][0]]
+            if w.shape[1] != prev.shape[0]:
+                raise LandscapeError(
+                    f"{name}: {wkey} takes {w.shape[1]} inputs but {chain[-1][0]} has "
+                    f"{prev.shape[0]} outputs; {_MLP_HINT}"
+                )
+        if bkey in params and params[bkey].shape != (w.shape[0],):
             raise LandscapeError(
-                f"{name}: layers.{i}.weight takes {w.shape[1]} inputs but layers.{i - 1} has "
-                f"{params[f'layers.{i - 1}.weight'].shape[0]} outputs"
+                f"{name}[{bkey!r}] must have shape ({w.shape[0]},), got {tuple(params[bkey].shape)}"
             )
-        if has_bias and params[f"layers.{i}.bias"].shape != (w.shape[0],):
-            raise LandscapeError(
-                f"{name}['layers.{i}.bias'] must have shape ({w.shape[0]},), "
-                f"got {tuple(params[f'layers.{i}.bias'].shape)}"
-            )
-    return n, has_bias
+        chain.append((wkey, bkey if bkey in params else None))
+    return chain
+
+
+def _hidden_index(chain: list[Layer]) -> dict[str, tuple[int, str]]:
+    """Tensor name → (layer index, ``"weight"`` or ``"bias"``)."""
+    out = {}
+    for i, (wkey, bkey) in enumerate(chain):
+        out[wkey] = (i, "weight")
+        if bkey is not None:
+            out[bkey] = (i, "bias")
+    return out
 
 
 def permute_mlp(
-    params: Mapping[str, Tensor], permutations: Sequence[Tensor | np.ndarray]
+    params: Mapping[str, Tensor],
+    permutations: Sequence[Tensor | np.ndarray],
+    layers: Sequence[str] | None = None,
 ) -> Params:
     """Permute the hidden units of an MLP; the function it computes is unchanged.
 
     Args:
-        params: MLP params (``layers.{i}.weight`` / ``layers.{i}.bias``); not modified.
+        params: MLP params (``<layer>.weight`` / ``<layer>.bias``, see the module docs);
+            not modified.
         permutations: one permutation per hidden layer (``len = layers − 1``); the new unit
             ``i`` of layer ``ℓ`` is old unit ``permutations[ℓ][i]``.
+        layers: the layer names in order (default: inferred from the names).
 
     Returns:
         New params with ``W_ℓ ← W_ℓ[π_ℓ][:, π_{ℓ−1}]`` and ``b_ℓ ← b_ℓ[π_ℓ]``.
@@ -150,27 +201,29 @@ def permute_mlp(
         LandscapeError: not an MLP, wrong number of permutations, or one that is not a
             permutation of its layer's units.
     """
-    n, _ = _layers(params, "params")
+    chain = _layers(params, "params", layers)
+    n = len(chain)
     if len(permutations) != n - 1:
         raise LandscapeError(
             f"got {len(permutations)} permutations for an MLP with {n - 1} hidden layers"
         )
     perms = []
     for i, p in enumerate(permutations):
-        width = params[f"layers.{i}.weight"].shape[0]
+        width = params[chain[i][0]].shape[0]
         p = torch.as_tensor(np.asarray(p), dtype=torch.int64)
         if p.shape != (width,) or not torch.equal(torch.sort(p).values, torch.arange(width)):
             raise LandscapeError(
                 f"permutations[{i}] must be a permutation of 0..{width - 1}, got {p.tolist()}"
             )
         perms.append(p)
+    where = _hidden_index(chain)
     out: Params = {}
     for key, v in params.items():
-        i = int(_NAME.match(key).group(1))
+        i, kind = where[key]
         v = v.detach()
         if i < n - 1:
             v = v[perms[i].to(v.device)]
-        if key.endswith("weight") and i > 0:
+        if kind == "weight" and i > 0:
             v = v[:, perms[i - 1].to(v.device)]
         out[key] = v.clone()
     return out
@@ -180,13 +233,14 @@ def _similarity(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> flo
     return float(sum((a[k] * b[k]).sum() for k in a))
 
 
-def _permute_np(w: Mapping[str, np.ndarray], perms: list[np.ndarray], n: int) -> dict:
+def _permute_np(w: Mapping[str, np.ndarray], perms: list[np.ndarray], chain: list[Layer]) -> dict:
+    n, where = len(chain), _hidden_index(chain)
     out = {}
     for key, v in w.items():
-        i = int(_NAME.match(key).group(1))
+        i, kind = where[key]
         if i < n - 1:
             v = v[perms[i]]
-        if key.endswith("weight") and i > 0:
+        if kind == "weight" and i > 0:
             v = v[:, perms[i - 1]]
         out[key] = v
     return out
@@ -198,6 +252,7 @@ def weight_matching(
     max_sweeps: int = 100,
     seed: int = 0,
     restarts: int = 1,
+    layers: Sequence[str] | None = None,
 ) -> Alignment:
     """Permute ``θ_B``'s hidden units to match ``θ_A`` (Ainsworth et al. 2022, weight matching).
 
@@ -218,6 +273,8 @@ def weight_matching(
         max_sweeps: most passes over all hidden layers.
         seed: the random order of layers in each sweep (and the restarts' starting points).
         restarts: runs of coordinate descent; the first starts from the identity.
+        layers: the layer names in order, e.g. ``["fc1", "fc2", "out"]`` (default: inferred
+            from the names, see the module docs; an ``nn.Sequential`` MLP works as is).
 
     Returns:
         :class:`Alignment`; ``params`` is on ``b``'s device and dtype.
@@ -226,23 +283,25 @@ def weight_matching(
         LandscapeError: not MLP params, or ``a`` and ``b`` of different architectures.
     """
     check_endpoints(a, b)
-    n, has_bias = _layers(a, "a")
-    _layers(b, "b")
+    chain = _layers(a, "a", layers)
+    _layers(b, "b", layers)
+    n = len(chain)
     check_int("max_sweeps", max_sweeps, 1)
     wa = {k: v.detach().cpu().double().numpy() for k, v in a.items()}
     wb = {k: v.detach().cpu().double().numpy() for k, v in b.items()}
     check_int("restarts", restarts, 1)
-    widths = [wa[f"layers.{i}.weight"].shape[0] for i in range(n - 1)]
+    widths = [wa[chain[i][0]].shape[0] for i in range(n - 1)]
     rng = np.random.default_rng(seed)
 
     def cost(layer: int, perms: list[np.ndarray]) -> np.ndarray:
-        w_a, w_b = wa[f"layers.{layer}.weight"], wb[f"layers.{layer}.weight"]
+        wkey, bkey = chain[layer]
+        w_a, w_b = wa[wkey], wb[wkey]
         if layer > 0:
             w_b = w_b[:, perms[layer - 1]]
         c = w_a @ w_b.T
-        if has_bias:
-            c = c + np.outer(wa[f"layers.{layer}.bias"], wb[f"layers.{layer}.bias"])
-        nxt_a, nxt_b = wa[f"layers.{layer + 1}.weight"], wb[f"layers.{layer + 1}.weight"]
+        if bkey is not None:
+            c = c + np.outer(wa[bkey], wb[bkey])
+        nxt_a, nxt_b = wa[chain[layer + 1][0]], wb[chain[layer + 1][0]]
         if layer + 1 < n - 1:
             nxt_b = nxt_b[perms[layer + 1]]
         return c + nxt_a.T @ nxt_b
@@ -264,11 +323,13 @@ def weight_matching(
                     perms[layer] = cols
                     changed = True
             converged = not changed
-        value = _similarity(wa, _permute_np(wb, perms, n))
+        value = _similarity(wa, _permute_np(wb, perms, chain))
         if best is None or value > best[0] + 1e-12 * max(1.0, abs(value)):
             best = (value, perms, sweeps, converged)
     _, perms, sweeps, converged = best
-    aligned = permute_mlp(b, [torch.as_tensor(p) for p in perms])
+    aligned = permute_mlp(
+        b, [torch.as_tensor(p) for p in perms], layers=[w[: -len(".weight")] for w, _ in chain]
+    )
     after = _similarity(wa, {k: v.cpu().double().numpy() for k, v in aligned.items()})
     return Alignment(
         params=aligned,
@@ -294,6 +355,7 @@ def align_and_interpolate(
     measure_name: str | None = None,
     chunk_size: int | None = None,
     points_chunk: int | None = None,
+    layers: Sequence[str] | None = None,
 ) -> AlignmentReport:
     """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
 
@@ -303,12 +365,14 @@ def align_and_interpolate(
         data: data for the loss.
         grid, measure, measure_data, measure_name, chunk_size, points_chunk: as in
             :func:`~landscape.connect.interpolate`.
-        max_sweeps, seed, restarts: as in :func:`weight_matching`.
+        max_sweeps, seed, restarts, layers: as in :func:`weight_matching`.
 
     Returns:
         :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
     """
-    alignment = weight_matching(a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts)
+    alignment = weight_matching(
+        a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts, layers=layers
+    )
     kwargs = dict(
         grid=grid,
         measure=measure,

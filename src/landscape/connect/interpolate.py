@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError
+from .._validate import check_pure_function
 from ..functional import Data
 from ..params import lerp, stack
 from ._common import (
@@ -132,12 +133,15 @@ def interpolate(
         chunk_size: rows per chunk of the data (memory).
         points_chunk: parameter points per batched pass (memory).
         device, dtype: move the endpoints (and tensor data) first; default: as they are.
+            A :class:`~landscape.functional.FunctionalModel` casts its buffers (batch-norm
+            statistics) with them, so ``dtype=torch.float64`` works for any model.
 
     Returns:
         :class:`Interpolation`.
 
     Raises:
-        LandscapeError: endpoints from different architectures, a bad grid or range.
+        LandscapeError: endpoints from different architectures, a bad grid or range, an
+            ``nn.Module`` given as ``loss`` or ``measure`` (wrap it in ``FunctionalModel``).
 
     Example:
         >>> import torch
@@ -147,6 +151,9 @@ def interpolate(
         >>> r.barrier, r.barrier_mean
         (0.0, 0.0)
     """
+    check_pure_function(loss, "loss")
+    if measure is not None:
+        check_pure_function(measure, "measure")
     check_endpoints(a, b)
     grid = check_int("grid", grid, 2)
     lo, hi = (float(v) for v in t_range)

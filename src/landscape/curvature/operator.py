@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.func import grad, jvp, vjp, vmap
 
 from .._errors import LandscapeError, check_choice
+from .._validate import LOW_PRECISION, check_pure_function, curvature_dtype, is_batch, split_frozen
 from ..functional import Batch, Data, FunctionalModel, get_loss, iter_chunks
 from ..params import Params, flatten, num_params, unflatten
 
@@ -85,15 +86,36 @@ def _resolve(
     params: Mapping[str, Tensor],
     device: str | torch.device | None,
     dtype: torch.dtype | None,
-) -> Params:
-    """Detached copies of ``params`` on ``device`` in ``dtype`` (defaults: the params' own)."""
+    include_frozen: bool = True,
+) -> tuple[Params, Params]:
+    """Detached copies of ``params`` on ``device`` in ``dtype``, split into free and frozen.
+
+    Defaults: the params' own device and dtype, at least float32 (float16/bfloat16 are
+    upcast, see :func:`landscape._validate.curvature_dtype`). Frozen tensors
+    (``requires_grad=False`` among tensors that require grad) are split off unless
+    ``include_frozen``; see :func:`landscape._validate.split_frozen`.
+    """
     _check_params_tensors(params)
-    first = next(iter(params.values()))
+    free, frozen = split_frozen(params, include_frozen)
+    first = next(iter(free.values()))
     device = first.device if device is None else torch.device(device)
-    dtype = first.dtype if dtype is None else dtype
-    if not dtype.is_floating_point:
-        raise LandscapeError(f"dtype must be a floating-point dtype, got {dtype}")
-    return {k: v.detach().to(device=device, dtype=dtype).clone() for k, v in params.items()}
+    dtype = curvature_dtype(first.dtype, dtype)
+
+    def move(v: Tensor) -> Tensor:
+        return v.detach().to(device=device, dtype=dtype).clone()
+
+    return {k: move(v) for k, v in free.items()}, {k: move(v) for k, v in frozen.items()}
+
+
+def _with_frozen(loss: Callable[..., Tensor], frozen: Params, order: list[str]) -> Callable:
+    """``loss`` of the free tensors alone: frozen ones are filled in, in the original order."""
+    if not frozen:
+        return loss
+
+    def merged(p: Mapping[str, Tensor], *rest: object) -> Tensor:
+        return loss({k: p[k] if k in p else frozen[k] for k in order}, *rest)
+
+    return merged
 
 
 class _DataSource:
@@ -143,12 +165,7 @@ class _DataSource:
             raise LandscapeError("the dataset is empty")
 
 
-def _is_pair(data: object) -> bool:
-    return (
-        isinstance(data, tuple | list)
-        and len(data) == 2
-        and all(isinstance(t, Tensor) for t in data)
-    )
+_is_pair = is_batch
 
 
 def _as_source(
@@ -265,11 +282,15 @@ class CurvatureOperator:
 
         np_dtype = np.float64 if self.dtype == torch.float64 else np.float32
 
+        out_dtype = torch.float64 if np_dtype is np.float64 else torch.float32
+
         def matmat(x: np.ndarray) -> np.ndarray:
             t = torch.as_tensor(np.ascontiguousarray(x), device=self.device, dtype=self.dtype)
             if t.dim() == 1:
-                return self.apply_rows(t.reshape(1, -1))[0].cpu().numpy().astype(np_dtype)
-            return self.apply_rows(t.T).T.cpu().numpy().astype(np_dtype)
+                out = self.apply_rows(t.reshape(1, -1))[0]
+            else:
+                out = self.apply_rows(t.T).T
+            return out.to(out_dtype).cpu().numpy()
 
         return LinearOperator(
             self.shape, matvec=matmat, rmatvec=matmat, matmat=matmat, dtype=np_dtype
@@ -304,6 +325,8 @@ class MatrixOperator(CurvatureOperator):
             raise LandscapeError(f"matrix must be a square (P, P) tensor, got {shape}")
         if not matrix.is_floating_point():
             raise LandscapeError(f"matrix must be floating point, got {matrix.dtype}")
+        if matrix.dtype in LOW_PRECISION:  # too coarse for Lanczos: work in float32
+            matrix = matrix.float()
         if check_symmetric:
             scale = matrix.abs().max().clamp_min(torch.finfo(matrix.dtype).tiny)
             asym = (matrix - matrix.T).abs().max() / scale
@@ -361,11 +384,22 @@ class HessianOperator(CurvatureOperator):
             docs).
         vector_chunk: most columns pushed through one vmapped pass (memory grows with it).
         device: where to compute (default: the params' device).
-        dtype: precision of the products (default: the params' dtype; float64 for
-            references). Floating-point inputs are cast to it.
+        dtype: precision of the products (default: the params' dtype, but at least float32:
+            float16/bfloat16 params are upcast, and asking for them is refused; float64 for
+            references). Floating-point inputs are cast to it; so are a
+            :class:`~landscape.functional.FunctionalModel`'s buffers.
+        include_frozen: by default, tensors with ``requires_grad=False`` in a dict where
+            others require grad (``dict(model.named_parameters())`` of a partly frozen
+            model) are held fixed and left out of the matrix, which then covers the
+            trainable parameters only (``op.params``); ``True`` keeps every tensor.
+
+    Attributes:
+        params: the free parameters, in the flatten order of the matrix.
+        frozen: the frozen tensors held fixed (empty unless some were split off).
 
     Raises:
-        LandscapeError: bad params, data, backend or a loss that does not return a scalar.
+        LandscapeError: bad params, data, backend or a loss that does not return a scalar;
+            an ``nn.Module`` given as ``loss`` (wrap it in ``FunctionalModel``).
 
     Example:
         >>> A = torch.tensor([[2.0, 1.0], [1.0, -3.0]], dtype=torch.float64)
@@ -386,15 +420,17 @@ class HessianOperator(CurvatureOperator):
         vector_chunk: int = 64,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        include_frozen: bool = False,
     ) -> None:
         super().__init__()
-        if not callable(loss):
-            raise LandscapeError(f"loss must be callable, got {type(loss).__name__}")
+        check_pure_function(loss, "loss")
         check_choice("backend", backend, ("forward", "cached"))
         if int(vector_chunk) <= 0:
             raise LandscapeError(f"vector_chunk must be positive, got {vector_chunk}")
-        self.loss = loss
-        self.params = _resolve(params, device, dtype)
+        self.user_loss = loss
+        self._order = list(params) if isinstance(params, Mapping) else []
+        self.params, self.frozen = _resolve(params, device, dtype, include_frozen)
+        self.loss = _with_frozen(loss, self.frozen, self._order)
         first = next(iter(self.params.values()))
         self.device, self.dtype = first.device, first.dtype
         p = sum(v.numel() for v in self.params.values())
@@ -419,12 +455,16 @@ class HessianOperator(CurvatureOperator):
     def at(self, params: Mapping[str, Tensor]) -> HessianOperator:
         """The same operator (loss, data, options) at another point ``params``.
 
-        Counters start at zero; the data chunks are shared, not copied.
+        Counters start at zero; the data chunks are shared, not copied. ``params`` holds the
+        free tensors (``self.params``' names), optionally with new values of the frozen ones.
 
         Raises:
             LandscapeError: ``params`` has other names or shapes than this operator's.
         """
-        new_params = _resolve(params, self.device, self.dtype)
+        _check_params_tensors(params)
+        frozen_given = {k: v for k, v in params.items() if k in self.frozen}
+        params = {k: v for k, v in params.items() if k not in self.frozen}
+        new_params, _ = _resolve(params, self.device, self.dtype)
         mine = {k: tuple(v.shape) for k, v in self.params.items()}
         theirs = {k: tuple(v.shape) for k, v in new_params.items()}
         if mine != theirs:
@@ -433,6 +473,9 @@ class HessianOperator(CurvatureOperator):
             )
         new = copy.copy(self)
         new.params = new_params
+        if frozen_given:
+            new.frozen = {**self.frozen, **_resolve(frozen_given, self.device, self.dtype)[0]}
+            new.loss = _with_frozen(self.user_loss, new.frozen, self._order)
         new._cache = None
         new.num_hvps = new.num_passes = 0
         return new
@@ -513,16 +556,19 @@ class GGNOperator(CurvatureOperator):
 
     Args:
         model: a :class:`~landscape.functional.FunctionalModel` (its ``forward`` and loss
-            are used), or a pure ``forward(params, x) -> outputs``.
+            are used), a pure ``forward(params, x) -> outputs``, or an ``nn.Module`` with
+            ``output_loss`` (wrapped in a ``FunctionalModel``, eval mode).
         params: the point ``θ`` (copied).
         data: an ``(x, y)`` pair or a re-iterable of pairs.
         output_loss: ``(outputs, targets) -> batch-mean loss`` or a loss name
             (``"cross_entropy"``, ``"mse"``, …); required when ``model`` is a plain
-            function, defaults to the model's loss for a ``FunctionalModel``.
-        chunk_size, vector_chunk, device, dtype: as for :class:`HessianOperator`.
+            function or a module, defaults to the model's loss for a ``FunctionalModel``.
+        chunk_size, vector_chunk, device, dtype, include_frozen: as for
+            :class:`HessianOperator`.
 
     Raises:
-        LandscapeError: a plain forward function without ``output_loss``, or bad inputs.
+        LandscapeError: a plain forward function or module without ``output_loss``, or bad
+            inputs.
     """
 
     def __init__(
@@ -536,8 +582,16 @@ class GGNOperator(CurvatureOperator):
         vector_chunk: int = 64,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        include_frozen: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(model, torch.nn.Module):
+            if output_loss is None:
+                raise LandscapeError(
+                    f"model is an nn.Module ({type(model).__name__}); pass output_loss= "
+                    "(e.g. 'cross_entropy' or 'mse'), or FunctionalModel(model, loss=...)"
+                )
+            model = FunctionalModel(model, loss=output_loss)
         if isinstance(model, FunctionalModel):
             self.forward = model.forward
             # FunctionalModel keeps its resolved output loss privately
@@ -562,7 +616,9 @@ class GGNOperator(CurvatureOperator):
             )
         if int(vector_chunk) <= 0:
             raise LandscapeError(f"vector_chunk must be positive, got {vector_chunk}")
-        self.params = _resolve(params, device, dtype)
+        order = list(params) if isinstance(params, Mapping) else []
+        self.params, self.frozen = _resolve(params, device, dtype, include_frozen)
+        self.forward = _with_frozen(self.forward, self.frozen, order)
         first = next(iter(self.params.values()))
         self.device, self.dtype = first.device, first.dtype
         p = sum(v.numel() for v in self.params.values())
@@ -604,6 +660,71 @@ class GGNOperator(CurvatureOperator):
 # ---------------------------------------------------------------- dense reference and gradient
 
 
+#: default memory bound of :func:`dense_hessian`'s vmapped passes (bytes)
+DENSE_MEMORY_BUDGET = 2**30
+# a forward-over-reverse pass keeps the primal and tangent activations of the forward and
+# backward passes: about this many copies of the saved activations per tangent
+_JVP_FACTOR = 4
+
+
+def _saved_bytes_per_row(loss: PureLoss, params: Params, batch: Batch, rows: int = 64) -> float:
+    """Bytes autograd saves for the backward pass of ``loss`` on one row (measured on a few)."""
+    x, y = batch
+    k = max(1, min(int(x.shape[0]), rows))
+    probe = (x[:k], y[:k])
+    seen: dict[tuple, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        seen[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+        return t
+
+    leaves = {k_: v.detach().requires_grad_(True) for k_, v in params.items()}
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss(leaves, probe)
+    saved = sum(seen.values()) + x[:k].numel() * x.element_size()
+    return saved / k
+
+
+def _dense_plan(
+    num_params: int, rows: int, row_bytes: float, elem_bytes: int, budget: int, split_rows: bool
+) -> tuple[int, int]:
+    """Rows per data chunk and tangents per vmapped pass so that one pass fits ``budget``.
+
+    One pass over ``r`` rows with ``K`` tangents holds about
+    ``_JVP_FACTOR · (K + 1) · (r · row_bytes + P · elem_bytes)`` bytes. The whole data set
+    and all ``P`` tangents at once when that fits; else fewer rows (down to 32, only when
+    ``split_rows``), then fewer tangents (down to 1).
+
+    Returns:
+        ``(rows_per_chunk, tangents_per_pass)``.
+    """
+
+    def cost(r: int, k: int) -> float:
+        return _JVP_FACTOR * (k + 1) * (r * row_bytes + num_params * elem_bytes)
+
+    r, k = max(1, rows), num_params
+    if cost(r, k) <= budget:
+        return r, k
+    if split_rows and row_bytes > 0:
+        room = budget / (_JVP_FACTOR * (k + 1)) - num_params * elem_bytes
+        r = max(min(rows, 32), min(rows, int(room // row_bytes)))
+    per_tangent = _JVP_FACTOR * (r * row_bytes + num_params * elem_bytes)
+    k = int(max(1, min(num_params, budget // per_tangent - 1)))
+    return r, k
+
+
+def _split_rows(batch: Batch, rows: int) -> Iterator[Batch]:
+    x, y = batch
+    for i in range(0, int(x.shape[0]), rows):
+        yield x[i : i + rows], y[i : i + rows]
+
+
+def _is_train_mode(loss: object) -> bool:
+    """A FunctionalModel (or its bound method) in train mode: batch statistics per chunk."""
+    owner = getattr(loss, "__self__", loss)
+    return getattr(owner, "mode", None) == "train"
+
+
 def dense_hessian(
     loss: PureLoss,
     params: Mapping[str, Tensor],
@@ -613,24 +734,50 @@ def dense_hessian(
     max_params: int = 10_000,
     device: str | torch.device | None = None,
     dtype: torch.dtype | None = None,
+    memory_budget: int | None = None,
+    include_frozen: bool = False,
 ) -> Tensor:
-    """The exact ``P × P`` Hessian of the dataset-mean loss, by :func:`torch.func.hessian`.
+    """The exact ``P × P`` Hessian of the dataset-mean loss, column block by column block.
 
     The slow, obvious reference: the loss is written as a function of the flat parameter
-    vector and differentiated twice on each chunk (forward-over-reverse Jacobian of the
-    gradient), chunks weighted by their row counts. Use float64 for references.
+    vector ``w`` and ``H e_i = jvp(∇L, w, e_i)`` is computed for every unit vector, vmapped
+    over a block of them (what :func:`torch.func.hessian`, ``jacfwd(jacrev(·))``, does for
+    all ``P`` at once), on each chunk, chunks weighted by their row counts. Use float64 for
+    references.
+
+    **Memory.** Pushing all ``P`` tangents through the whole data set at once needs ``P``
+    copies of its activations. The activation bytes per row are measured on a few rows, and
+    rows per chunk (when ``chunk_size`` is not given) and tangents per pass are chosen so
+    that one pass stays within ``memory_budget`` (plus the ``P × P`` result). A
+    :class:`~landscape.functional.FunctionalModel` in train mode is never re-chunked by
+    rows (its batch statistics depend on the chunk).
 
     Args:
-        loss, params, data, chunk_size, device, dtype: as for :class:`HessianOperator`.
+        loss, params, data, chunk_size, device, dtype, include_frozen: as for
+            :class:`HessianOperator` (``chunk_size`` fixes the rows per chunk).
         max_params: refuse models with more parameters (``P²`` memory).
+        memory_budget: bytes one vmapped pass may take (default
+            :data:`DENSE_MEMORY_BUDGET`, 1 GiB).
 
     Returns:
-        A symmetric ``(P, P)`` tensor in the flatten order of ``params``.
+        A symmetric ``(P, P)`` tensor in the flatten order of ``params`` (of the free
+        tensors, see ``include_frozen``).
 
     Raises:
-        LandscapeError: more than ``max_params`` parameters, or bad inputs.
+        LandscapeError: more than ``max_params`` parameters, a non-positive
+            ``memory_budget``, or bad inputs.
     """
-    params = _resolve(params, device, dtype)
+    check_pure_function(loss, "loss")
+    if memory_budget is None:
+        memory_budget = DENSE_MEMORY_BUDGET
+    if isinstance(memory_budget, bool) or not memory_budget > 0:
+        raise LandscapeError(
+            f"memory_budget must be a positive number of bytes, got {memory_budget!r}"
+        )
+    order = list(params) if isinstance(params, Mapping) else []
+    split_rows = chunk_size is None and not _is_train_mode(loss)
+    params, frozen = _resolve(params, device, dtype, include_frozen)
+    loss = _with_frozen(loss, frozen, order)
     first = next(iter(params.values()))
     p = sum(v.numel() for v in params.values())
     if p > max_params:
@@ -641,15 +788,32 @@ def dense_hessian(
     flat = flatten(params)
     source = _as_source(data, chunk_size, first.device, first.dtype)
     batches: Iterable[Batch | None] = [None] if source is None else source
-    total: Tensor | None = None
+    total = torch.zeros(p, p, device=first.device, dtype=first.dtype)
     count = 0
+    plan: tuple[int, int] | None = None
     for batch in batches:
-        bound = _bind(loss, batch)
-        n = 1 if batch is None else int(batch[0].shape[0])
-        h = torch.func.hessian(lambda w, bound=bound: bound(unflatten(w, params)))(flat) * n
-        total = h if total is None else total + h
-        count += n
-    assert total is not None
+        if plan is None:
+            rows = 1 if batch is None else int(batch[0].shape[0])
+            row_bytes = 0.0 if batch is None else _saved_bytes_per_row(loss, params, batch)
+            plan = _dense_plan(
+                p, rows, row_bytes, first.element_size(), int(memory_budget), split_rows
+            )
+        rows_per_chunk, block = plan
+        if batch is None or not split_rows:
+            pieces: Iterable[Batch | None] = [batch]
+        else:
+            pieces = _split_rows(batch, rows_per_chunk)
+        for piece in pieces:
+            bound = _bind(loss, piece)
+            n = 1 if piece is None else int(piece[0].shape[0])
+            g = grad(lambda w, bound=bound: bound(unflatten(w, params)))
+            for start in range(0, p, block):
+                size = min(block, p - start)
+                eye = torch.zeros(size, p, device=first.device, dtype=first.dtype)
+                eye[:, start : start + size].fill_diagonal_(1.0)
+                cols = vmap(lambda t, g=g: jvp(g, (flat,), (t,))[1])(eye)
+                total[start : start + size] += cols * n
+            count += n
     h = total / count
     return (h + h.T) / 2
 
@@ -668,6 +832,7 @@ def loss_and_gradient(
     Returns:
         ``(loss, grads)``: a scalar tensor and a dict shaped like ``params``.
     """
+    check_pure_function(loss, "loss")
     _check_params_tensors(params)
     first = next(iter(params.values()))
     params = {k: v.detach() for k, v in params.items()}

@@ -16,6 +16,17 @@ Hutch++ (Meyer, Musco, Musco & Woodruff 2021, *Hutch++: Optimal stochastic trace
 estimation*) with a Krylov instead of a sketched range. The estimate stays unbiased; its
 standard error is that of the stochastic part.
 
+**Automatic deflation** (``deflate="auto"``, the default). In the adaptive mode (``rtol``
+given), a first batch of plain probes estimates the variance and so the number of probes
+``n̂ = (s / (rtol · |t̂|))²`` plain Hutchinson would need. When ``n̂`` exceeds four times the
+cost of a deflation basis of ``m = min(30, P // 2)`` Lanczos steps (plus that first batch),
+the basis is built and probing restarts on the deflated part ``Π A Π``; the first batch's
+probes are counted in ``num_hvps`` (and ``pilot_probes``) but not in the estimate. Where the
+spectrum has outliers this cuts the probes by orders of magnitude (a 1650-parameter CNN:
+2720 probes plain, 64 deflated); where it does not (a flat spectrum, a small ``n̂``) nothing
+is spent. With a fixed ``num_probes`` and no ``rtol``, ``"auto"`` does not deflate, so
+exactly ``num_probes`` products are spent.
+
 Shape letters: ``P`` parameters, ``K`` probes per batch.
 """
 
@@ -34,6 +45,9 @@ from .spectrum import lanczos_basis
 
 __all__ = ["TraceResult", "hutchinson_trace"]
 
+#: Lanczos steps of automatic deflation (capped at P // 2)
+_AUTO_DEFLATE = 30
+
 
 @dataclass(frozen=True)
 class TraceResult:
@@ -43,12 +57,14 @@ class TraceResult:
         trace: the estimate (mean of the samples).
         stderr: its standard error, ``std(samples) / √n``.
         num_probes: ``n``, probes used.
-        num_hvps: operator products spent (``num_probes`` + ``deflate``).
+        num_hvps: operator products spent (``num_probes`` + ``deflate`` + ``pilot_probes``).
         converged: ``stderr ≤ rtol · |trace|`` when a ``rtol`` was asked for, else ``True``.
         rtol: the requested relative standard error, or ``None``.
         samples: ``(n,)`` values ``zᵀ Π A Π z`` (``zᵀ A z`` without deflation).
         deflate: Lanczos dimension ``m`` handled exactly.
         deflated_trace: ``tr(V A Vᵀ)``, included in ``trace`` (0 without deflation).
+        pilot_probes: plain probes spent to decide on automatic deflation and then
+            discarded (0 when none were discarded).
     """
 
     trace: float
@@ -60,6 +76,7 @@ class TraceResult:
     samples: Tensor
     deflate: int = 0
     deflated_trace: float = 0.0
+    pilot_probes: int = 0
 
     @property
     def relative_stderr(self) -> float:
@@ -74,6 +91,7 @@ class TraceResult:
             "num_probes": self.num_probes,
             "num_hvps": self.num_hvps,
             "deflate": self.deflate,
+            "pilot_probes": self.pilot_probes,
             "rtol": self.rtol,
             "converged": self.converged,
         }
@@ -98,7 +116,7 @@ def hutchinson_trace(
     max_probes: int = 10_000,
     seed: int = 0,
     probes: Literal["rademacher", "gaussian"] = "rademacher",
-    deflate: int = 0,
+    deflate: int | Literal["auto"] = "auto",
 ) -> TraceResult:
     """Estimate ``tr A`` from random probes ``zᵀ A z``, batched.
 
@@ -115,7 +133,10 @@ def hutchinson_trace(
         seed: seed of the probes (drawn on the CPU: same probes on every device).
         probes: ``"rademacher"`` (lowest variance for a fixed matrix) or ``"gaussian"``.
         deflate: Lanczos steps ``m`` whose Krylov space is traced exactly (see the module
-            docs); 0 for plain Hutchinson. 20–50 pay off for network Hessians.
+            docs); 0 for plain Hutchinson; ``"auto"`` (default) deflates with
+            ``min(30, P // 2)`` steps in the adaptive mode when a first batch of probes
+            predicts that it pays (never with a fixed ``num_probes`` alone). 20–50 pay off
+            for network Hessians.
 
     Returns:
         :class:`TraceResult`.
@@ -137,17 +158,22 @@ def hutchinson_trace(
         raise LandscapeError(f"num_probes must be an integer >= 2, got {num_probes!r}")
     if rtol is not None and not rtol > 0:
         raise LandscapeError(f"rtol must be positive, got {rtol!r}")
-    if isinstance(deflate, bool) or int(deflate) != deflate or deflate < 0:
-        raise LandscapeError(f"deflate must be a non-negative integer, got {deflate!r}")
+    auto = isinstance(deflate, str) and deflate == "auto"
+    if not auto and (isinstance(deflate, bool | str) or int(deflate) != deflate or deflate < 0):
+        raise LandscapeError(f"deflate must be a non-negative integer or 'auto', got {deflate!r}")
     if num_probes is None and rtol is None:
         num_probes = 100
     p, device, dtype = op.shape[0], op.device, op.dtype
     gen = torch.Generator().manual_seed(int(seed))
     start = op.num_hvps
     basis, exact = None, 0.0
-    if deflate:
+    if not auto and deflate:
         basis, alpha = lanczos_basis(op, int(deflate), seed=int(seed) + 7919)
         exact = float(alpha.sum())
+    # automatic deflation is decided once, after the first batch(es) of plain probes
+    undecided = auto and rtol is not None
+    auto_steps = min(_AUTO_DEFLATE, max(1, p // 2))
+    pilot = 0
     samples: list[Tensor] = []
     n = 0
     minimum = int(num_probes) if num_probes is not None else 2 * int(batch_size)
@@ -159,6 +185,17 @@ def hutchinson_trace(
             z = z - (z @ basis.T) @ basis
         samples.append((z * op.apply_rows(z)).sum(dim=1))
         n += k
+        if undecided and n >= 2:
+            undecided = False
+            s = torch.cat(samples).double()
+            scale = rtol * abs(float(s.mean()))
+            var = float(s.var(unbiased=True))
+            predicted = 0.0 if var == 0 else (math.inf if scale == 0 else var / scale**2)
+            if predicted > 4 * (auto_steps + n):
+                basis, alpha = lanczos_basis(op, auto_steps, seed=int(seed) + 7919)
+                exact = float(alpha.sum())
+                pilot, samples, n = n, [], 0
+                continue
         if rtol is not None and n >= minimum:
             s = torch.cat(samples).double()
             est = exact + float(s.mean())
@@ -178,4 +215,5 @@ def hutchinson_trace(
         samples=values,
         deflate=0 if basis is None else int(basis.shape[0]),
         deflated_trace=exact,
+        pilot_probes=pilot,
     )

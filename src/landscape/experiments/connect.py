@@ -5,10 +5,17 @@ Loads two checkpoints, optionally aligns B to A by weight matching (Ainsworth et
 straight line — below a threshold on the loss or the test error. Writes the profile
 figure, a summary table, and the string of beads as a checkpoint series
 (``string/bead_000.ckpt`` …) in the run folder.
+
+Both models are evaluated on one data split, chosen symmetrically in A and B (swapping
+them never changes it) and stated in the table: ``data_seed`` when given; else the split
+the checkpoints record (``meta["data"]["seed"]`` for this dataset) when they record one
+and the same; else ``seed``. A warning names the difference when the checkpoints'
+recorded data differ.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -45,6 +52,43 @@ class Config(ExperimentConfig):
     max_steps: int = Field(default=5000, ge=1)
     max_beads: int = Field(default=32, ge=1)
     grid: int = Field(default=33, ge=3)
+    data_seed: int | None = Field(default=None, ge=0)
+    """The split both checkpoints are evaluated on (default: see the module docs)."""
+
+
+def _recorded(meta: dict) -> dict | None:
+    data = meta.get("data") if isinstance(meta, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def evaluation_split(cfg: Config, meta_a: dict, meta_b: dict) -> tuple[int, str, str | None]:
+    """The data split both checkpoints are evaluated on, symmetric in A and B.
+
+    Returns:
+        ``(seed, why, warning)``: the split's seed, how it was chosen (for the table), and a
+        warning when the checkpoints' recorded data differ (else ``None``).
+    """
+    da, db = _recorded(meta_a), _recorded(meta_b)
+    seeds = {
+        int(d["seed"])
+        for d in (da, db)
+        if d is not None and d.get("name") == cfg.data and isinstance(d.get("seed"), int)
+    }
+    if cfg.data_seed is not None:
+        seed, why = cfg.data_seed, "data_seed"
+    elif len(seeds) == 1:
+        seed = seeds.pop()
+        why = "recorded by both checkpoints" if da == db else "recorded by one checkpoint"
+    else:
+        seed = cfg.seed
+        why = "seed: the checkpoints record no common split"
+    warning = None
+    if da != db:
+        warning = (
+            f"the checkpoints record different data (A: {da}, B: {db}); both are evaluated "
+            f"on {cfg.data} split seed={seed} ({why}); set data_seed=N to choose another"
+        )
+    return seed, why, warning
 
 
 @dataclass(frozen=True)
@@ -57,10 +101,18 @@ class ConnectJob:
 
 
 def _load(cfg: Config):
-    la = load_checkpoint_with_data(
-        cfg.a, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
-    )
+    from .. import data
+
     cb = checkpoint.load(cfg.b)
+    seed, _, _ = evaluation_split(cfg, checkpoint.load(cfg.a).meta, cb.meta)
+    la = load_checkpoint_with_data(
+        cfg.a, cfg.data, cfg.mnist_dir, seed, cfg.device, torch_dtype(cfg.dtype)
+    )
+    if la.dataset.meta.get("seed") != seed:  # the loader followed A's own record
+        opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
+        x = la.dataset.x_train
+        ds = data.load(cfg.data, seed=seed, dtype=x.dtype, **opts).to(x.device)
+        la = type(la)(la.checkpoint, ds, la.model, la.params)
     if cb.spec != la.checkpoint.spec:
         other = cb.spec.describe() if cb.spec is not None else "no spec"
         raise LandscapeError(
@@ -128,6 +180,10 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     for path in (cfg.a, cfg.b):
         if not Path(path).is_file():
             raise LandscapeError(f"checkpoint not found: {path}")
+    ca, cb = checkpoint.load(cfg.a), checkpoint.load(cfg.b)
+    data_seed, why, warning = evaluation_split(cfg, ca.meta, cb.meta)
+    if warning is not None:
+        warnings.warn(warning, UserWarning, stacklevel=2)
     r = run_sweep(
         store,
         run_id,
@@ -137,7 +193,6 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
         "connecting",
     )[ConnectJob({}).key]
     folder = store.folder(run_id)
-    ca = checkpoint.load(cfg.a)
     beads = {
         k.removeprefix("bead."): torch.as_tensor(v) for k, v in r.items() if k.startswith("bead.")
     }
@@ -153,7 +208,7 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
                 "method": cfg.method,
                 "threshold": cfg.threshold,
                 "loss": ca.meta.get("loss", "cross_entropy"),
-                "data": {"name": cfg.data, "seed": cfg.seed},
+                "data": {"name": cfg.data, "seed": data_seed},
             },
         )
     profile = Profile.from_arrays(r, r["measure"])
@@ -178,6 +233,7 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
             "steps",
         )
     }
+    summary["evaluation data"] = f"{cfg.data} split seed={data_seed} ({why}), for A and B"
     summary["straight-line barrier"] = r["linear_barrier"]
     if cfg.align:
         summary["barrier before align"] = r["barrier_before_align"]
