@@ -28,9 +28,9 @@ def test_quick_dauphin_end_to_end(tmp_path, capsys):
     # only points that reached the threshold are called critical, and the index is the
     # count of eigenvalues below −τ of the Hessian stored with them
     for key, r in tasks.items():
-        assert r["converged"] == (r["grad_norm"] <= cfg.grad_tol)
-        if r["converged"]:  # eigenvector following lands on the index it aimed at
-            assert r["index"] == int(dict(f.split("=") for f in key.split(","))["k"])
+        target = int(dict(f.split("=") for f in key.split(","))["k"])
+        # critical = below the threshold, at the index eigenvector following aimed at
+        assert r["converged"] == (r["grad_norm"] <= cfg.grad_tol and r["index"] == target)
         eig = np.asarray(r["eigenvalues"])
         tau = cfg.zero_tol * np.abs(eig).max()
         assert r["index"] == int((eig < -tau).sum())
@@ -102,3 +102,30 @@ def test_hessian_cli(tmp_path, capsys):
     tau = 1e-3 * float(eig.abs().max())
     assert m["index"] == int((eig < -tau).sum())
     assert (run.folder / "density.png").is_file()
+
+
+def test_hessian_cli_says_what_it_lowered_and_shows_progress(tmp_path, capsys, monkeypatch):
+    from landscape.runtime import progress
+
+    spec = models.MLPSpec(in_features=1, widths=(4,), out_features=1)  # P = 13
+    p = models.init_params(spec, 0, dtype=torch.float64)
+    path = checkpoint.save(tmp_path / "m.ckpt", p, spec, meta={"data": {"name": "cubic"}})
+    monkeypatch.setattr(progress, "PLAIN_FIRST", 0.0)  # report at once (stderr is no terminal)
+    argv = ["hessian", str(path), "--data", "cubic", "--top", "100000", "--store"]
+    argv += [str(tmp_path / "s.db"), "--set", "n_samples=200", "--set", "dtype=float64"]
+    code = main(argv)
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    note = "note: --top 100000 is more than the model's P = 13 parameters: lowered to 13"
+    assert note in cap.out
+    # progress while it runs: the stage, what was lowered, and the products done so far
+    lines = [ln for ln in cap.err.splitlines() if ln.startswith("top 13 eigenvalues")]
+    assert lines and all("(--top 100000 lowered to P) (HVPs): " in ln for ln in lines)
+    assert lines[-1].split()[-3:-1] == ["ended", "after"]
+    with Store(tmp_path / "s.db") as st:
+        run = st.runs("hessian")[0]
+        m = {k: v for k, _, v in st.metrics(run.id)}
+        (r,) = st.task_results(run.id).values()
+    assert "lambda_top_13" in m and "lambda_top_14" not in m
+    # the bar counted every product the eigensolver made
+    assert lines[-1].split(": ")[1].split()[0].split("/")[0] == str(r["top_hvps"])

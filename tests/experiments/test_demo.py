@@ -37,6 +37,16 @@ def test_interrupted_demo_resumes_and_trains_only_what_is_missing(tmp_path, monk
         assert all(0.0 <= r["test acc"] <= 1.0 for r in rows)
         assert (result.folder / "best.ckpt").is_file()
         assert (result.folder / "training_curves.png").stat().st_size > 10_000
+        # every metric at its own step: step 0 is the untrained ensemble, the summary of the
+        # final accuracies sits at the final step (it used to overwrite step 0)
+        metrics = {(k, step): v for k, step, v in st.metrics(run.id)}
+        acc = result.data["history"]["test_accuracy"]
+        last = acc.shape[0] - 1
+        assert last == cfg.epochs
+        assert metrics[("mean_test_accuracy", 0)] == pytest.approx(float(acc[0].mean()))
+        assert metrics[("mean_test_accuracy", last)] == pytest.approx(float(acc[-1].mean()))
+        assert metrics[("best_test_accuracy", last)] == pytest.approx(float(acc[-1].max()))
+        assert {s for k, s in metrics if k == "best_test_accuracy"} == {last}
 
 
 def test_demo_members_match_a_single_batched_chunk(tmp_path):

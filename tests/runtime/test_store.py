@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io
 import os
 import signal
 import subprocess
@@ -10,9 +12,10 @@ import time
 import numpy as np
 import pytest
 
+import landscape.runtime.store as store_mod
 from landscape import LandscapeError
 from landscape.runtime import SerialExecutor, Store, run_sweep, task_key
-from landscape.runtime.store import config_hash
+from landscape.runtime.store import RunHeldError, config_hash
 
 
 def test_run_lifecycle_metrics_and_export(tmp_path):
@@ -124,7 +127,7 @@ CHILD = textwrap.dedent(
             run, resumed = st.start_run("sweep", {"n": 20})
             run_sweep(st, run.id, SerialExecutor(), work, [T(n) for n in range(20)])
             st.finish_run(run.id, "done")
-            print(run.id, resumed)
+            print(run.id, resumed, os.getpid())
     """
 )
 
@@ -152,6 +155,10 @@ def test_sweep_resumes_after_kill_9_nothing_lost_nothing_done_twice(tmp_path):
         if len(done_before) >= 5:
             break
     assert proc.poll() is None, "the child finished before it could be killed"
+    with Store(db) as st:  # the same run, started again while its holder lives: refused
+        with pytest.raises(RunHeldError, match=rf"held by a live process \(pid {proc.pid}\)"):
+            st.start_run("sweep", {"n": 20})
+        assert st.runs("sweep")[0].shown_status == "running"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with Store(db) as st:
@@ -173,12 +180,16 @@ def test_sweep_resumes_after_kill_9_nothing_lost_nothing_done_twice(tmp_path):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    run_id, resumed = out.stdout.split()
+    run_id, resumed, _ = out.stdout.split()
     assert run_id == run.id and resumed == "True"
     with Store(db) as st:
         assert st.get_run(run_id).status == "done"
         results = st.task_results(run_id)
         assert len(st.runs("sweep")) == 1
+        attempts = st.attempts(run_id)
+    # two attempts, the killed one ended (at its last sign of life), each timed on its own
+    assert [a["status"] for a in attempts] == ["interrupted", "done"]
+    assert [a["pid"] for a in attempts] == [first_pid, int(out.stdout.split()[2])]
     assert sorted(int(k.split("=")[1]) for k in results) == list(range(20))
     assert all(results[task_key(n=n)]["square"] == n * n for n in range(20))
     second = [
@@ -195,3 +206,70 @@ def test_not_a_store(tmp_path):
     (tmp_path / "x.db").write_text("this is not sqlite " * 100)
     with pytest.raises(LandscapeError, match="not a landscape run store"):
         Store(tmp_path / "x.db")
+
+
+def test_run_prefix_is_literal_not_a_like_pattern(tmp_path):
+    with Store(tmp_path / "s.db") as st:
+        a, _ = st.start_run("a_b", {})
+        b, _ = st.start_run("axb", {})
+        c, _ = st.start_run("50%", {})
+        d, _ = st.start_run("500", {})
+        # unescaped, "a_b" matched both a_b-… and axb-…, "50%" both 50%-… and 500-…
+        assert st.get_run("a_b").id == a.id
+        assert st.get_run("axb").id == b.id
+        assert st.get_run("50%").id == c.id
+        assert st.get_run("500").id == d.id
+        for pattern in ("%", "_", "a%", "__b"):  # wildcards alone match nothing
+            with pytest.raises(LandscapeError, match="no run with id"):
+                st.get_run(pattern)
+
+
+def test_a_held_run_is_refused_in_either_order_and_free_once_let_go(tmp_path):
+    db = tmp_path / "s.db"
+    for first_opens in (0, 1):  # which of two stores (two "commands") comes first
+        stores = [Store(db), Store(db)]
+        first, second = stores[first_opens], stores[1 - first_opens]
+        cfg = {"order": first_opens}
+        run, resumed = first.start_run("exp", cfg)
+        assert not resumed
+        with pytest.raises(RunHeldError, match=rf"run {run.id} is held .*pid {os.getpid()}"):
+            second.start_run("exp", cfg)
+        assert len(second.runs("exp")) == first_opens + 1  # the refusal created nothing
+        assert second.get_run(run.id).shown_status == "running"
+        # its holder goes away without finishing it (as after kill -9): shown interrupted
+        first.close()
+        assert second.get_run(run.id).shown_status == "interrupted"
+        again, resumed = second.start_run("exp", cfg)
+        assert resumed and again.id == run.id and again.attempts == 2
+        with Store(db) as third, pytest.raises(RunHeldError):
+            third.start_run("exp", cfg)
+        second.finish_run(run.id, "done")
+        assert second.get_run(run.id).shown_status == "done"
+        second.close()
+
+
+def test_duration_is_active_time_over_attempts_not_idle_time(tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(store_mod, "_now", lambda: clock[0])
+    db = tmp_path / "s.db"
+    with Store(db) as st:
+        run, _ = st.start_run("exp", {})
+        clock[0] = 1010.0
+        st.finish_run(run.id, "interrupted")  # 10 s, then an hour idle
+        clock[0] = 4610.0
+        st.start_run("exp", {})
+        clock[0] = 4615.0
+        st.record_task(run.id, "k", {"x": 1})  # last sign of life: 5 s in
+    # closed without finishing, as after kill -9: that attempt ends at its last sign of life
+    clock[0] = 9000.0
+    with Store(db) as st:
+        assert st.get_run(run.id).duration == pytest.approx(15.0)
+        st.start_run("exp", {})
+        clock[0] = 9020.0
+        st.finish_run(run.id, "done")
+        r = st.get_run(run.id)
+        assert r.duration == pytest.approx(10 + 5 + 20) and r.attempts == 3
+        assert [a["seconds"] for a in st.attempts(run.id)] == pytest.approx([10, 5, 20])
+        assert [a["status"] for a in st.attempts(run.id)] == ["interrupted", "interrupted", "done"]
+        row = next(csv.DictReader(io.StringIO(st.export_csv("runs"))))
+        assert float(row["duration"]) == pytest.approx(35.0) and row["attempts"] == "3"

@@ -162,12 +162,14 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     fig = training_curves(history, title=f"{spec.describe()} on digits, {len(seeds)} seeds")
     png = folder / "training_curves.png"
     fig.savefig(png, dpi=120, bbox_inches="tight")
+    # at the final step, beside that step's means (step 0 is the untrained ensemble)
     store.log_metrics(
         run_id,
         {
             "best_test_accuracy": float(final_acc[best]),
             "mean_test_accuracy": float(final_acc.mean()),
         },
+        step=history["test_accuracy"].shape[0] - 1,
     )
     return Result(
         run_id=run_id,

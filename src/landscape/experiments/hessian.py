@@ -8,11 +8,13 @@ large ones), all of the Hessian of the dataset-mean loss on the chosen split.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
+from torch import Tensor
 
 from .._errors import LandscapeError
 from ..curvature import (
@@ -25,6 +27,7 @@ from ..curvature import (
     spectral_density,
 )
 from ..runtime.executor import Executor
+from ..runtime.progress import progress_bar
 from ..runtime.store import Store, task_key
 from ..runtime.sweep import run_sweep
 from ._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
@@ -85,22 +88,59 @@ def _setup(cfg: Config):
     return fm, params, (x, y)
 
 
+class _ProgressHessian(HessianOperator):
+    """The Hessian operator, advancing the current stage's progress bar by its products."""
+
+    bar = None
+
+    def apply_rows(self, rows: Tensor) -> Tensor:
+        out = super().apply_rows(rows)
+        if self.bar is not None:
+            self.bar.advance(rows.shape[0])
+        return out
+
+
+@contextmanager
+def _stage(op: _ProgressHessian, description: str, total: int | None):
+    """A progress bar of ``op``'s Hessian-vector products for one stage of the job."""
+    with progress_bar(total, f"{description} (HVPs)") as bar:
+        op.bar = bar
+        try:
+            yield
+        finally:
+            op.bar = None
+
+
 def hessian_job(job: HessianJob) -> dict:
     cfg = Config.model_validate(job.config)
     fm, params, batch = _setup(cfg)
-    op = HessianOperator(fm, params, batch, chunk_size=cfg.chunk_size, backend="cached")
-    out: dict = {"num_params": op.num_params, "samples": int(batch[0].shape[0])}
-    for which, k in (("top", cfg.top), ("bottom", cfg.bottom)):
-        if k:
-            r = eigenpairs(op, k=min(k, op.num_params), which=which, tol=cfg.tol, seed=cfg.seed)
+    op = _ProgressHessian(fm, params, batch, chunk_size=cfg.chunk_size, backend="cached")
+    p = op.num_params
+    out: dict = {"num_params": p, "samples": int(batch[0].shape[0])}
+    asked = {"top": f"--top {cfg.top}", "bottom": f"bottom={cfg.bottom}"}
+    notes = [
+        f"{asked[which]} is more than the model's P = {p} parameters: lowered to {p} "
+        "(every eigenvalue)"
+        for which, k in (("top", cfg.top), ("bottom", cfg.bottom))
+        if k > p
+    ]
+    out["notes"] = notes
+    for which, wanted in (("top", cfg.top), ("bottom", cfg.bottom)):
+        if wanted:
+            k = min(wanted, p)
+            label = f"{which} {k} eigenvalue{'s' if k > 1 else ''}"
+            if k < wanted:  # said while it runs, too: all P of them can take minutes
+                label += f" ({asked[which]} lowered to P)"
+            # Lanczos takes at most this many steps, then checks the k residuals
+            with _stage(op, label, min(p, max(300, 4 * k)) + k):
+                r = eigenpairs(op, k=k, which=which, tol=cfg.tol, seed=cfg.seed)
             out[f"{which}_eigenvalues"] = r.eigenvalues.detach().cpu().double().numpy()
             out[f"{which}_residual"] = float(r.max_relative_residual)
             out[f"{which}_converged"] = bool(r.converged)
             out[f"{which}_hvps"] = int(r.num_hvps)
     if cfg.trace:
-        t = hutchinson_trace(
-            op, rtol=cfg.trace_rtol, seed=cfg.seed, deflate=min(20, op.num_params - 1)
-        )
+        with _stage(op, "trace", None):
+            t = hutchinson_trace(op, rtol=cfg.trace_rtol, seed=cfg.seed, deflate=min(20, p - 1))
         out.update(
             trace=float(t.trace),
             trace_stderr=float(t.stderr),
@@ -108,18 +148,19 @@ def hessian_job(job: HessianJob) -> dict:
             trace_converged=bool(t.converged),
         )
     quad = None
-    if cfg.density or (cfg.index and op.num_params > cfg.exact_max_params):
-        quad = slq(
-            op, num_probes=cfg.probes, num_steps=min(cfg.steps, op.num_params), seed=cfg.seed
-        )
+    if cfg.density or (cfg.index and p > cfg.exact_max_params):
+        steps = min(cfg.steps, p)
+        with _stage(op, "spectral density (SLQ)", cfg.probes * steps):
+            quad = slq(op, num_probes=cfg.probes, num_steps=steps, seed=cfg.seed)
     if cfg.density:
         dens = spectral_density(quad)
         out["density_grid"] = dens.grid.detach().cpu().double().numpy()
         out["density"] = dens.density.detach().cpu().double().numpy()
         out["density_integral"] = float(dens.integral())
     if cfg.index:
-        if op.num_params <= cfg.exact_max_params:
-            idx = exact_index(op, zero_tol=cfg.zero_tol)
+        if p <= cfg.exact_max_params:
+            with _stage(op, "index (dense Hessian)", p):
+                idx = exact_index(op, zero_tol=cfg.zero_tol)
             out["eigenvalues"] = idx.eigenvalues.detach().cpu().double().numpy()
         else:
             idx = estimate_index(quad, zero_tol=cfg.zero_tol)
@@ -201,5 +242,6 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
         folder=folder,
         tables={f"Hessian of {Path(cfg.checkpoint).name}": rows},
         figures=figs,
+        notes=[f"note: {n}" for n in r.get("notes", [])],
         data={"result": r},
     )

@@ -6,13 +6,14 @@ The science modules never import this package; experiments wire the two together
 from .config import StrictModel, load_config, parse_overrides
 from .executor import ProcessExecutor, SerialExecutor, make_executor
 from .progress import progress_bar, set_quiet
-from .store import DEFAULT_STORE, Run, Store, config_hash, task_key
+from .store import DEFAULT_STORE, Run, RunHeldError, Store, config_hash, task_key
 from .sweep import run_sweep
 
 __all__ = [
     "DEFAULT_STORE",
     "ProcessExecutor",
     "Run",
+    "RunHeldError",
     "SerialExecutor",
     "Store",
     "StrictModel",

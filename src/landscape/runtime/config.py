@@ -2,8 +2,10 @@
 
 Every experiment declares a pydantic model with ``extra="forbid"``; :func:`load_config`
 reads a YAML file, applies ``key=value`` overrides (dotted keys for nested fields; values
-parsed as YAML, so ``sizes=[25,50]`` and ``lr=1e-3`` work) and validates once. An unknown
-key or a bad value is one line naming the key and what is allowed.
+parsed as YAML, so ``sizes=[25,50]`` and ``lr=1e-3`` work; ``key=null`` sets ``None``) and
+validates once. An unknown key, a bad value or an override without a value is one line
+naming the key and what is allowed. Float fields must be finite (``inf``/``nan`` are
+rejected).
 """
 
 from __future__ import annotations
@@ -18,26 +20,55 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._errors import ConfigError
 
-__all__ = ["StrictModel", "load_config", "parse_overrides", "validate_config"]
+__all__ = ["NULL", "StrictModel", "load_config", "parse_overrides", "validate_config"]
 
 C = TypeVar("C", bound=BaseModel)
 
 
 class StrictModel(BaseModel):
-    """Base for experiment configs: unknown keys are errors, assignments are validated."""
+    """Base for experiment configs: unknown keys are errors, assignments are validated,
+    float fields must be finite (``inf`` and ``nan`` are rejected)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+class _Null:
+    """An explicit ``key=null`` override (``None`` in overrides means "not given")."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+#: what :func:`parse_overrides` puts for ``key=null``; :func:`load_config` turns it into None
+NULL = _Null()
+
+
+def _loc(parts: Sequence[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _describe_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"])
+    loc = _loc(e["loc"])
     if e["type"] == "extra_forbidden":
         allowed = ", ".join(model.model_fields)
         return f"{source}: unknown key '{loc}' (allowed: {allowed})"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    if e["type"] == "finite_number":
+        msg = "must be a finite number (inf and nan are not allowed)"
     got = e.get("input")
-    got_s = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"{source}: {loc}: {e['msg']}{got_s}"
+    got_s = "" if isinstance(got, dict) else f" (got {_short(got)})"
+    where = f"{loc}: " if loc else ""
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return " ".join(f"{source}: {where}{msg}{got_s}{more}".split())
 
 
 def validate_config(model: type[C], data: Mapping[str, Any], source: str = "config") -> C:
@@ -55,8 +86,11 @@ def validate_config(model: type[C], data: Mapping[str, Any], source: str = "conf
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """Parse ``["a=1", "b.c=[1,2]"]`` into a nested dict; values are YAML scalars/lists.
 
+    ``key=null`` (or ``~``) sets the value to ``None`` (the :data:`NULL` marker until
+    :func:`load_config` applies it).
+
     Raises:
-        ConfigError: an item without ``=``.
+        ConfigError: an item without ``=``, an empty key, or an empty value.
     """
     out: dict[str, Any] = {}
     for item in items:
@@ -64,10 +98,19 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
+        if not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"override {item!r} has no key; write key=value, e.g. lr=0.1")
+        if not raw.strip():
+            raise ConfigError(
+                f"override {item!r} has no value; write {key}=VALUE "
+                f"(or {key}=null to clear an optional setting)"
+            )
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
+        if value is None:
+            value = NULL
         node = out
         parts = key.split(".")
         for p in parts[:-1]:
@@ -96,7 +139,21 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path} is not a YAML text file (byte 0x{err.object[err.start]:02x} at offset "
+            f"{err.start} is not UTF-8); --config takes a YAML file of key: value lines"
+        ) from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from None
+    if "\x00" in text:
+        raise ConfigError(
+            f"{path} is not a YAML text file (it contains NUL bytes); "
+            "--config takes a YAML file of key: value lines"
+        )
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -121,7 +178,8 @@ def load_config(
     Args:
         model: the pydantic config class.
         path: optional YAML file.
-        overrides: values from command-line flags (``None`` values are ignored).
+        overrides: values from command-line flags (``None`` values are ignored; the
+            :data:`NULL` marker from ``key=null`` sets ``None``).
         base: defaults to start from (e.g. an experiment's quick or full preset).
     """
     data: dict[str, Any] = dict(base or {})
@@ -131,4 +189,15 @@ def load_config(
         source = str(path)
     if overrides:
         data = _merge(data, {k: v for k, v in overrides.items() if v is not None})
+        data = _unmark(data)
     return validate_config(model, data, source)
+
+
+def _unmark(value: Any) -> Any:
+    if value is NULL:
+        return None
+    if isinstance(value, dict):
+        return {k: _unmark(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unmark(v) for v in value]
+    return value

@@ -8,8 +8,13 @@ each one in the store at once; an interruption then loses only the tasks in flig
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -57,14 +62,65 @@ class SerialExecutor:
                 yield task, result
 
 
-def _init_worker(threads: int) -> None:
+#: seconds between a worker's checks that its parent is still there (the portable fallback)
+PARENT_POLL_SECONDS = 0.5
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker process end when ``parent`` does, however it ends (``kill -9``).
+
+    On Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread also checks every :data:`PARENT_POLL_SECONDS` that the
+    parent is still this process's parent, and exits the process when it is not.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread remains
+            pass
+    if os.name != "posix":  # pragma: no cover - getppid does not change there
+        return
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="landscape-parent-watch", daemon=True).start()
+
+
+def _init_worker(threads: int, parent: int | None = None) -> None:
+    """Pool worker start-up: die with the parent, leave Ctrl-C to it, set torch threads."""
+    if parent is not None:
+        _die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the parent stops the pool (and the workers)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
 
 
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (tasks in flight are lost)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    for p in processes:
+        p.join(timeout=5)
+
+
 class ProcessExecutor:
     """A local process pool (``spawn`` start method, so it is safe with PyTorch threads).
+
+    Workers never outlive the process that started them: they end with it even when it is
+    killed with ``kill -9``, and when the iteration stops early (Ctrl-C, an error, a
+    generator closed) the tasks not yet done are cancelled and the workers ended at once.
 
     Args:
         workers: processes (default: CPU count).
@@ -90,8 +146,9 @@ class ProcessExecutor:
             max_workers=min(self.workers, len(tasks)),
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads, os.getpid()),
         )
+        finished = False
         try:
             with progress_bar(len(tasks), description) as bar:
                 pending: dict[Future, Any] = {pool.submit(fn, t): t for t in tasks}
@@ -102,8 +159,12 @@ class ProcessExecutor:
                         result = fut.result()
                         bar.advance()
                         yield task, result
+            finished = True
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            if finished:
+                pool.shutdown(wait=True)
+            else:
+                _stop_workers(pool)
 
 
 def _apply(fn: Callable[[T], R], task: T) -> R:

@@ -1,19 +1,28 @@
 """The run store: embedded SQLite (WAL) plus one folder per run for arrays and figures.
 
-Records runs (id, experiment, config, seed, status, timings, git commit), metrics
-(key, step, value) and tasks. A sweep is a set of tasks with deterministic keys; a task's
-result is written in one transaction (its arrays first, atomically, to ``.npz``), so after
-an interruption — Ctrl-C or ``kill -9`` — the same command resumes the run, skips the
-tasks already done, and nothing recorded is lost or half-written.
+Records runs (id, experiment, config, seed, status, timings, git commit), their attempts
+(each start or resume: when it ran, which process), metrics (key, step, value) and tasks.
+A sweep is a set of tasks with deterministic keys; a task's result is written in one
+transaction (its arrays first, atomically, to ``.npz``), so after an interruption — Ctrl-C
+or ``kill -9`` — the same command resumes the run, skips the tasks already done, and
+nothing recorded is lost or half-written.
+
+A run is *held* by the one process that started or resumed it, until it finishes: the
+holder keeps an exclusive OS lock on ``<run folder>/.lock`` (released by the kernel when
+the process dies, ``kill -9`` included). Starting the same run again while its holder
+lives is refused with a one-line error naming the holder's pid; once the holder is gone
+the run can be resumed. Run creation and takeover happen in one database transaction, so
+two identical commands started at the same instant never both run it.
 
 Layout::
 
     runs/landscape.db            the database (WAL mode)
     runs/<run_id>/               one folder per run
+    runs/<run_id>/.lock          held by the process running the run
     runs/<run_id>/tasks/<key>.npz  arrays of each task's result
     runs/<run_id>/*.png, *.npz   figures and arrays of the run
 
-Only the process that owns the store writes to it; worker processes return results to it.
+Only the process that holds a run writes its tasks; worker processes return results to it.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -38,10 +48,18 @@ import numpy as np
 
 from .._errors import LandscapeError
 
-__all__ = ["DEFAULT_STORE", "Run", "Store", "config_hash", "task_key"]
+try:  # POSIX advisory locks; elsewhere the holder's pid is checked instead
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["DEFAULT_STORE", "Run", "RunHeldError", "Store", "config_hash", "task_key"]
 
 DEFAULT_STORE = Path("runs") / "landscape.db"
 STATUSES = ("running", "done", "failed", "interrupted")
+#: seconds between the heartbeats that record a held run's attempt as alive
+HEARTBEAT_SECONDS = 10.0
+LOCK_NAME = ".lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,6 +78,17 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_lookup ON runs(experiment, config_hash);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    n INTEGER NOT NULL,
+    started REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    finished REAL,
+    status TEXT NOT NULL,
+    host TEXT,
+    pid INTEGER,
+    PRIMARY KEY (run_id, n)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL REFERENCES runs(id),
     key TEXT NOT NULL,
@@ -80,6 +109,20 @@ CREATE TABLE IF NOT EXISTS tasks (
     PRIMARY KEY (run_id, key)
 );
 """
+
+# a run row with its active time (the sum over attempts: an attempt that ended without
+# finishing — killed — counts until its last heartbeat) and its number of attempts
+_RUN_SELECT = """
+SELECT r.*,
+    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.id) AS n_attempts,
+    (SELECT SUM(COALESCE(a.finished, a.last_seen) - a.started) FROM attempts a
+        WHERE a.run_id = r.id) AS active
+FROM runs r
+"""
+
+
+def _now() -> float:
+    return time.time()
 
 
 def _canonical(obj: Any) -> str:
@@ -113,6 +156,8 @@ def _git_commit() -> str | None:
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would signal it there
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -120,6 +165,109 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _escape_like(text: str) -> str:
+    r"""``text`` for a SQL ``LIKE … ESCAPE '\'`` pattern, with ``%`` and ``_`` literal."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- run locks
+
+
+def _try_lock(path: Path) -> tuple[int | None, bool]:
+    """Try to take the exclusive lock on ``path``.
+
+    Returns:
+        ``(fd, True)`` locked; ``(None, False)`` held by another process;
+        ``(None, True)`` this system cannot lock the file (the caller checks pids instead).
+    """
+    if fcntl is None:  # pragma: no cover
+        return None, True
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None, True
+    deadline = time.monotonic() + 0.25  # a concurrent probe holds a shared lock for µs
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd, True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                return None, False
+            time.sleep(0.01)
+        except OSError:  # e.g. ENOLCK on a file system without locks
+            os.close(fd)
+            return None, True
+
+
+def _lock_held(path: Path) -> bool | None:
+    """Whether some process holds ``path``'s lock (None: cannot tell from a lock)."""
+    if fcntl is None or not path.is_file():
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+class _Hold:
+    """This process's hold on a run: the lock's file descriptor, the attempt number, and a
+    heartbeat thread that keeps the attempt's ``last_seen`` current (its own connection)."""
+
+    def __init__(self, db: Path, run_id: str, attempt: int, fd: int | None) -> None:
+        self.run_id, self.attempt, self.fd = run_id, attempt, fd
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(db,), name=f"landscape-heartbeat-{run_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _beat(self, db: Path) -> None:
+        conn = None
+        try:
+            while not self._stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
+                    conn.execute(
+                        "UPDATE attempts SET last_seen=? WHERE run_id=? AND n=?",
+                        (_now(), self.run_id, self.attempt),
+                    )
+                except sqlite3.Error:  # busy or gone: the next beat tries again
+                    pass
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        if self.fd is not None:
+            os.close(self.fd)  # releases the lock
+            self.fd = None
+
+
+class RunHeldError(LandscapeError):
+    """The run asked for is being run by another live process."""
+
+
+# ---------------------------------------------------------------- values
 
 
 def _to_numpy(value: Any) -> np.ndarray | None:
@@ -166,7 +314,13 @@ def _safe_name(key: str) -> str:
 
 @dataclass
 class Run:
-    """A row of the runs table."""
+    """A row of the runs table.
+
+    ``status`` is what was recorded; ``shown_status`` is what it means now — a ``running``
+    run whose holder is gone (Ctrl-C before the status was written, ``kill -9``, a crash)
+    is shown as ``interrupted``. ``duration`` is the active time: the sum of the attempts'
+    times, without the idle time between an interruption and the resume.
+    """
 
     id: str
     experiment: str
@@ -182,17 +336,28 @@ class Run:
     pid: int | None
     error: str | None
     folder: Path
+    shown_status: str = ""
+    attempts: int = 0
 
-    @property
-    def shown_status(self) -> str:
-        """Status, with a 'running' run whose process is gone on this host shown as interrupted."""
-        if (
-            self.status == "running"
-            and self.host == socket.gethostname()
-            and not _pid_alive(self.pid)
-        ):
-            return "interrupted"
-        return self.status
+    def __post_init__(self) -> None:
+        if not self.shown_status:
+            self.shown_status = self.status
+
+
+def _cannot_open(path: Path, err: BaseException) -> LandscapeError:
+    """One line for a store path the file system refuses (read-only, /proc, no folder)."""
+    reason = getattr(err, "strerror", None) or str(err)
+    if getattr(err, "filename", None) and str(err.filename) != str(path):
+        reason = f"{reason}: {err.filename}"
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        reason = f"{blocking} is a file, not a folder"
+    hint = (
+        "another process is writing to it; wait for it and try again"
+        if "locked" in reason
+        else "give --store a .db path in a folder you can write to"
+    )
+    return LandscapeError(f"cannot open the run store {path}: {reason}; {hint}")
 
 
 class Store:
@@ -206,19 +371,31 @@ class Store:
         self.path = Path(path)
         if self.path.exists() and self.path.is_dir():
             raise LandscapeError(f"store path {self.path} is a directory; give a .db file path")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.root = self.path.parent
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._holds: dict[str, _Hold] = {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise _cannot_open(self.path, err) from None
         self._conn.row_factory = sqlite3.Row
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as err:  # read-only file system, /proc, locked
+            self._conn.close()
+            raise _cannot_open(self.path, err) from None
         except sqlite3.DatabaseError as err:
+            self._conn.close()
             raise LandscapeError(f"{self.path} is not a landscape run store ({err})") from None
 
     # ------------------------------------------------------------------ housekeeping
     def close(self) -> None:
+        """Close the database; runs still held are let go (shown as interrupted after)."""
+        for hold in self._holds.values():
+            hold.release()
+        self._holds.clear()
         self._conn.close()
 
     def __enter__(self) -> Store:
@@ -236,6 +413,51 @@ class Store:
         f.mkdir(parents=True, exist_ok=True)
         return f
 
+    def _lock_path(self, run_id: str) -> Path:
+        return self.root / run_id / LOCK_NAME
+
+    # ------------------------------------------------------------------ holding runs
+    def _holder_alive(self, run_id: str, host: str | None, pid: int | None) -> bool:
+        """Whether the process that holds (or last held) ``run_id`` is still running it."""
+        if run_id in self._holds:
+            return True
+        held = _lock_held(self._lock_path(run_id))
+        if held is not None:
+            return held
+        if host != socket.gethostname():  # no lock to ask and another machine: assume so
+            return True
+        return _pid_alive(pid) and pid != os.getpid()
+
+    def _shown_status(self, status: str, run_id: str, host: str | None, pid: int | None) -> str:
+        """The one place the displayed status is derived (list, show and export agree)."""
+        if status == "running" and not self._holder_alive(run_id, host, pid):
+            return "interrupted"
+        return status
+
+    def _take(self, run_id: str, host: str | None, pid: int | None) -> int | None:
+        """Lock ``run_id`` for this process or raise :class:`RunHeldError`."""
+        fd, ok = _try_lock(self._lock_path(run_id))
+        if ok and fd is None and self._holder_alive(run_id, host, pid):  # no lock: pid check
+            ok = False
+        if not ok:
+            where = f" on {host}" if host and host != socket.gethostname() else ""
+            raise RunHeldError(
+                f"run {run_id} is held by a live process (pid {pid}{where}); wait for it to "
+                "finish, or pass --new to start a separate run"
+            )
+        return fd
+
+    def _open_attempt(self, run_id: str, now: float) -> int:
+        n = self._conn.execute(
+            "SELECT COALESCE(MAX(n), 0) + 1 FROM attempts WHERE run_id=?", (run_id,)
+        ).fetchone()[0]
+        self._conn.execute(
+            "INSERT INTO attempts (run_id, n, started, last_seen, status, host, pid) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (run_id, n, now, now, "running", socket.gethostname(), os.getpid()),
+        )
+        return int(n)
+
     # ------------------------------------------------------------------ runs
     def start_run(
         self,
@@ -244,77 +466,138 @@ class Store:
         seed: int | None = None,
         resume: bool = True,
     ) -> tuple[Run, bool]:
-        """Open a run for ``experiment`` with ``config``.
+        """Open a run for ``experiment`` with ``config`` and hold it until :meth:`finish_run`.
 
         With ``resume`` (default), the most recent unfinished run (running, interrupted or
         failed) with the same experiment and config is continued: its done tasks are kept
-        and will be skipped. Otherwise a new run is created.
+        and will be skipped. Otherwise a new run is created. Each start or resume is one
+        attempt, timed on its own.
 
         Returns:
             ``(run, resumed)``.
+
+        Raises:
+            RunHeldError: the unfinished run is held by another live process (the same
+                command running elsewhere); nothing is changed.
         """
         config = json.loads(_canonical(config))
         h = config_hash(experiment, config)
-        if resume:
-            row = self._conn.execute(
-                "SELECT id FROM runs WHERE experiment=? AND config_hash=? AND status!='done' "
-                "ORDER BY created DESC LIMIT 1",
-                (experiment, h),
-            ).fetchone()
+        now = _now()
+        commit = _git_commit()  # before the write lock: it runs git
+        fd: int | None = None
+        resumed = False
+        self._conn.execute("BEGIN IMMEDIATE")  # one writer decides: no two take one run
+        try:
+            row = None
+            if resume:
+                row = self._conn.execute(
+                    "SELECT id, host, pid FROM runs WHERE experiment=? AND config_hash=? "
+                    "AND status!='done' ORDER BY created DESC LIMIT 1",
+                    (experiment, h),
+                ).fetchone()
             if row is not None:
+                run_id, resumed = row["id"], True
+                previous = self._holds.pop(run_id, None)
+                if previous is not None:  # this process held it already: take it over
+                    previous.release()
+                fd = self._take(run_id, row["host"], row["pid"])
+                # an attempt that never finished (its process died) ends at its last sign of life
+                self._conn.execute(
+                    "UPDATE attempts SET finished=last_seen, status='interrupted' "
+                    "WHERE run_id=? AND finished IS NULL",
+                    (run_id,),
+                )
                 self._conn.execute(
                     "UPDATE runs SET status='running', pid=?, host=?, error=NULL, finished=NULL "
                     "WHERE id=?",
-                    (os.getpid(), socket.gethostname(), row["id"]),
+                    (os.getpid(), socket.gethostname(), run_id),
                 )
-                return self.get_run(row["id"]), True
-        now = time.time()
-        stamp = _dt.datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
-        base = f"{experiment}-{stamp}-{h[:6]}"
-        run_id, n = base, 1
-        while self._conn.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
-            n += 1
-            run_id = f"{base}-{n}"
-        self._conn.execute(
-            "INSERT INTO runs (id, experiment, config, config_hash, seed, status, created, "
-            "git_commit, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                run_id,
-                experiment,
-                _canonical(config),
-                h,
-                seed,
-                "running",
-                now,
-                _git_commit(),
-                socket.gethostname(),
-                os.getpid(),
-            ),
-        )
-        self.folder(run_id)
-        return self.get_run(run_id), False
+            else:
+                stamp = _dt.datetime.fromtimestamp(now).strftime("%Y%m%d-%H%M%S")
+                base = f"{experiment}-{stamp}-{h[:6]}"
+                run_id, n = base, 1
+                while self._conn.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone():
+                    n += 1
+                    run_id = f"{base}-{n}"
+                self._conn.execute(
+                    "INSERT INTO runs (id, experiment, config, config_hash, seed, status, "
+                    "created, git_commit, host, pid) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        run_id,
+                        experiment,
+                        _canonical(config),
+                        h,
+                        seed,
+                        "running",
+                        now,
+                        commit,
+                        socket.gethostname(),
+                        os.getpid(),
+                    ),
+                )
+                self.folder(run_id)
+                fd = self._take(run_id, socket.gethostname(), os.getpid())
+            attempt = self._open_attempt(run_id, now)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            if fd is not None:
+                os.close(fd)
+            raise
+        self._holds[run_id] = _Hold(self.path.absolute(), run_id, attempt, fd)
+        return self.get_run(run_id), resumed
 
     def finish_run(self, run_id: str, status: str = "done", error: str | None = None) -> None:
-        """Mark a run done, failed or interrupted and record its wall time."""
+        """Mark a run done, failed or interrupted, close its attempt, record its active time,
+        and let go of it."""
         if status not in STATUSES:
             raise LandscapeError(f"status={status!r} is not one of {STATUSES}")
-        now = time.time()
-        created = self._conn.execute("SELECT created FROM runs WHERE id=?", (run_id,)).fetchone()
-        if created is None:
-            raise LandscapeError(f"no run with id {run_id!r}")
-        self._conn.execute(
-            "UPDATE runs SET status=?, finished=?, duration=?, error=? WHERE id=?",
-            (status, now, now - created["created"], error, run_id),
-        )
+        now = _now()
+        hold = self._holds.get(run_id)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            created = self._conn.execute(
+                "SELECT created, host, pid FROM runs WHERE id=?", (run_id,)
+            ).fetchone()
+            if created is None:
+                raise LandscapeError(f"no run with id {run_id!r}")
+            if hold is not None:
+                self._conn.execute(
+                    "UPDATE attempts SET finished=?, last_seen=?, status=? WHERE run_id=? AND n=?",
+                    (now, now, status, run_id, hold.attempt),
+                )
+            if hold is not None or not self._holder_alive(run_id, created["host"], created["pid"]):
+                # attempts whose process died end at their last sign of life
+                self._conn.execute(
+                    "UPDATE attempts SET finished=last_seen, status='interrupted' "
+                    "WHERE run_id=? AND finished IS NULL",
+                    (run_id,),
+                )
+            active = self._conn.execute(
+                "SELECT SUM(finished - started) FROM attempts WHERE run_id=?", (run_id,)
+            ).fetchone()[0]
+            self._conn.execute(
+                "UPDATE runs SET status=?, finished=?, duration=?, error=? WHERE id=?",
+                (
+                    status,
+                    now,
+                    now - created["created"] if active is None else active,
+                    error,
+                    run_id,
+                ),
+            )
+        if hold is not None:
+            self._holds.pop(run_id).release()
 
     def get_run(self, run_id: str) -> Run:
-        """The run with id ``run_id`` (a unique prefix is enough).
+        """The run with id ``run_id`` (a unique prefix is enough; ``%`` and ``_`` are literal).
 
         Raises:
             LandscapeError: no run, or an ambiguous prefix.
         """
         rows = self._conn.execute(
-            "SELECT * FROM runs WHERE id=? OR id LIKE ? ORDER BY id", (run_id, f"{run_id}%")
+            _RUN_SELECT + " WHERE r.id=? OR r.id LIKE ? ESCAPE '\\' ORDER BY r.id",
+            (run_id, _escape_like(run_id) + "%"),
         ).fetchall()
         exact = [r for r in rows if r["id"] == run_id]
         rows = exact or rows
@@ -337,24 +620,48 @@ class Store:
             status=r["status"],
             created=r["created"],
             finished=r["finished"],
-            duration=r["duration"],
+            duration=r["active"] if r["n_attempts"] else r["duration"],
             git_commit=r["git_commit"],
             host=r["host"],
             pid=r["pid"],
             error=r["error"],
             folder=self.root / r["id"],
+            shown_status=self._shown_status(r["status"], r["id"], r["host"], r["pid"]),
+            attempts=int(r["n_attempts"]),
         )
 
     def runs(self, experiment: str | None = None, limit: int | None = None) -> list[Run]:
         """Runs, newest first."""
-        q, args = "SELECT * FROM runs", []
+        q, args = _RUN_SELECT, []
         if experiment:
-            q += " WHERE experiment=?"
+            q += " WHERE r.experiment=?"
             args.append(experiment)
-        q += " ORDER BY created DESC"
+        q += " ORDER BY r.created DESC"
         if limit:
             q += f" LIMIT {int(limit)}"
         return [self._run(r) for r in self._conn.execute(q, args).fetchall()]
+
+    def attempts(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's attempts, first to last: ``n, started, finished, seconds, status, host, pid``
+        (an attempt whose process died ends at its last heartbeat)."""
+        run_id = self.get_run(run_id).id
+        rows = self._conn.execute(
+            "SELECT n, started, last_seen, finished, status, host, pid FROM attempts "
+            "WHERE run_id=? ORDER BY n",
+            (run_id,),
+        ).fetchall()
+        return [
+            {
+                "n": r["n"],
+                "started": r["started"],
+                "finished": r["finished"],
+                "seconds": (r["finished"] or r["last_seen"]) - r["started"],
+                "status": r["status"],
+                "host": r["host"],
+                "pid": r["pid"],
+            }
+            for r in rows
+        ]
 
     # ------------------------------------------------------------------ metrics
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0) -> None:
@@ -411,7 +718,8 @@ class Store:
             rel = Path(run_id) / "tasks" / f"{_safe_name(key)}.npz"
             _atomic_write_npz(self.root / rel, arrays)
             array_file = str(rel)
-        now = time.time()
+        now = _now()
+        hold = self._holds.get(run_id)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(
@@ -429,6 +737,11 @@ class Store:
                     duration,
                 ),
             )
+            if hold is not None:
+                self._conn.execute(
+                    "UPDATE attempts SET last_seen=? WHERE run_id=? AND n=?",
+                    (now, run_id, hold.attempt),
+                )
 
     def task_results(self, run_id: str) -> dict[str, dict[str, Any]]:
         """All done tasks of a run: key → result dict (arrays loaded back as numpy)."""
@@ -476,7 +789,49 @@ class Store:
         header, rows = self._table(table, run_id)
         return pd.DataFrame(rows, columns=header)
 
+    RUN_COLUMNS = (
+        "id",
+        "experiment",
+        "status",
+        "seed",
+        "created",
+        "finished",
+        "duration",
+        "attempts",
+        "git_commit",
+        "host",
+        "pid",
+        "error",
+        "config",
+    )
+
     def _table(self, table: str, run_id: str | None) -> tuple[list[str], list[list[Any]]]:
+        if table not in ("runs", "metrics", "tasks"):
+            raise LandscapeError(f"table={table!r} is not one of 'runs', 'metrics', 'tasks'")
+        if run_id is not None:
+            run_id = self.get_run(run_id).id
+        if table == "runs":
+            # the same Run objects `runs list` shows: status and active time derived once
+            runs = [self.get_run(run_id)] if run_id is not None else self.runs()[::-1]
+            rows = [
+                [
+                    r.id,
+                    r.experiment,
+                    r.shown_status,
+                    r.seed,
+                    r.created,
+                    r.finished,
+                    r.duration,
+                    r.attempts,
+                    r.git_commit,
+                    r.host,
+                    r.pid,
+                    r.error,
+                    _canonical(r.config),
+                ]
+                for r in runs
+            ]
+            return list(self.RUN_COLUMNS), rows
         if table == "metrics":
             q = (
                 "SELECT m.run_id, r.experiment, m.key, m.step, m.value FROM metrics m "
@@ -485,34 +840,13 @@ class Store:
             cols = ["run_id", "experiment", "key", "step", "value"]
             order = " ORDER BY m.run_id, m.key, m.step"
             where = " WHERE m.run_id=?"
-        elif table == "runs":
-            q = (
-                "SELECT id, experiment, status, seed, created, finished, duration, git_commit, "
-                "config FROM runs"
-            )
-            cols = [
-                "id",
-                "experiment",
-                "status",
-                "seed",
-                "created",
-                "finished",
-                "duration",
-                "git_commit",
-                "config",
-            ]
-            order = " ORDER BY created"
-            where = " WHERE id=?"
-        elif table == "tasks":
+        else:
             q = "SELECT run_id, key, status, duration, result FROM tasks"
             cols = ["run_id", "key", "status", "duration", "result"]
             order = " ORDER BY run_id, key"
             where = " WHERE run_id=?"
-        else:
-            raise LandscapeError(f"table={table!r} is not one of 'runs', 'metrics', 'tasks'")
         args: Iterable[Any] = ()
         if run_id is not None:
-            run_id = self.get_run(run_id).id
             q += where
             args = (run_id,)
         rows = self._conn.execute(q + order, tuple(args)).fetchall()

@@ -74,7 +74,13 @@ def run_sweep(
         raise ValueError(f"task keys must be unique, duplicated: {dup}")
     done = store.done_keys(run_id)
     todo = [t for t in tasks if t.key not in done]
-    for task, (result, seconds) in executor.map(_Timed(fn), todo, description):
-        store.record_task(run_id, task.key, result, spec=_spec(task), duration=seconds)
+    results_in_order = executor.map(_Timed(fn), todo, description)
+    try:
+        for task, (result, seconds) in results_in_order:
+            store.record_task(run_id, task.key, result, spec=_spec(task), duration=seconds)
+    finally:  # on Ctrl-C or an error, stop the executor's workers now, not at garbage collection
+        close = getattr(results_in_order, "close", None)
+        if close is not None:
+            close()
     results = store.task_results(run_id)
     return {k: results[k] for k in keys}
