@@ -116,3 +116,22 @@ def test_rejects_missing_extra_misshaped_and_nonfinite(saved):
 def test_meta_must_be_json(tmp_path):
     with pytest.raises(CheckpointError, match="JSON"):
         checkpoint.save(tmp_path / "x.ckpt", {"w": torch.zeros(1)}, meta={"bad": object()})
+
+
+def test_rejects_meta_that_is_not_a_dict_and_params_without_names(saved):
+    path, _, _ = saved
+    _tamper(path, lambda p: p.update(meta=[1, 2]))
+    with pytest.raises(CheckpointError, match="'meta' must be a dict"):
+        checkpoint.load(path)
+    _tamper(path, lambda p: p.update(meta={}, params={}))
+    with pytest.raises(CheckpointError, match="non-empty dict"):
+        checkpoint.load(path)
+
+
+def test_integer_tensors_load_but_do_not_build(saved):
+    path, _, params = saved
+    _tamper(path, lambda p: p["params"].update({k: v.long() for k, v in params.items()}))
+    ck = checkpoint.load(path)  # readable (inspect lists it) ...
+    assert ck.params["layers.0.weight"].dtype == torch.int64
+    with pytest.raises(CheckpointError, match="not floating point"):
+        ck.build()  # ... but a model cannot be made of it

@@ -67,7 +67,8 @@ def test_user_errors_are_one_line(capsys, tmp_path):
     assert_one_line_error(*run(capsys, "demo", "--bogus")[::2], "--bogus")
     assert_one_line_error(*run(capsys, "demo", "--device", "tpu", "--store", store)[::2], "device")
     assert_one_line_error(
-        *run(capsys, "runs", "list", "--store", str(tmp_path / "none.db"))[::2], "no run store"
+        *run(capsys, "runs", "show", "x", "--store", str(tmp_path / "none.db"))[::2],
+        "no run store",
     )
     assert_one_line_error(
         *run(capsys, "runs", "export", "--format", "json", "--store", store)[::2], "csv"

@@ -138,3 +138,76 @@ def test_teacher_student():
 def test_unknown_dataset():
     with pytest.raises(LandscapeError, match="allowed"):
         data.load("cifar10")
+
+
+# ---------------------------------------------------------------- bad files: one DataError each
+
+
+def _bad_mnist(folder, write_mnist, kind):
+    """A small MNIST folder with one file broken in the way ``kind`` names."""
+    write_mnist(folder)
+    images, labels = folder / "train-images-idx3-ubyte.gz", folder / "train-labels-idx1-ubyte.gz"
+    if kind == "not gzip":
+        labels.write_bytes(b"\x1f\x8b" + b"not really gzip" * 4)
+    elif kind == "truncated gzip":
+        raw = images.read_bytes()
+        images.write_bytes(raw[: len(raw) // 2])
+    elif kind == "labels outside 0-9":
+        data.write_idx(labels, np.full(12, 42, np.uint8))
+    elif kind == "zero samples":
+        data.write_idx(images, np.zeros((0, 28, 28), np.uint8))
+        data.write_idx(labels, np.zeros(0, np.uint8))
+    elif kind == "NaN images":
+        data.write_idx(images, np.full((12, 28, 28), np.nan, np.float32))
+    elif kind == "float labels":
+        data.write_idx(labels, np.arange(12, dtype=np.float32))
+    elif kind == "empty file":
+        images.write_bytes(b"")
+    elif kind == "counts disagree":
+        data.write_idx(labels, np.zeros(11, np.uint8))
+    return (
+        images if kind in ("truncated gzip", "NaN images", "empty file", "zero samples") else labels
+    )
+
+
+BAD_MNIST = {
+    "not gzip": "not a valid gzip file",
+    "truncated gzip": "truncated",
+    "labels outside 0-9": "outside 0-9",
+    "zero samples": "0 samples",
+    "NaN images": "NaN or infinite",
+    "float labels": "must be integers",
+    "empty file": "not an IDX file",
+    "counts disagree": "12 images",
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_MNIST))
+def test_bad_mnist_files_are_one_data_error_naming_the_file(tmp_path, write_mnist, kind):
+    bad = _bad_mnist(tmp_path, write_mnist, kind)
+    with pytest.raises(DataError) as exc:
+        data.mnist(tmp_path)
+    text = str(exc.value)
+    assert "\n" not in text and BAD_MNIST[kind] in text and bad.name in text, text
+    with pytest.raises(DataError, match=BAD_MNIST[kind]):
+        data.check_mnist_dir(tmp_path, values=True)
+
+
+def test_check_mnist_dir_reads_only_headers_unless_asked(tmp_path, write_mnist):
+    _bad_mnist(tmp_path, write_mnist, "labels outside 0-9")
+    shapes = data.check_mnist_dir(tmp_path)  # headers are fine
+    assert shapes["train_images"] == (12, 28, 28) and shapes["test_labels"] == (5,)
+    assert data.read_idx_header(tmp_path / "train-images-idx3-ubyte.gz")[1] == (12, 28, 28)
+
+
+def test_idx_header_promising_more_dimensions_than_the_file_has(tmp_path):
+    p = tmp_path / "short"
+    p.write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))
+    with pytest.raises(DataError, match="truncated"):
+        data.read_idx(p)
+
+
+def test_mnist_subset_sizes_must_be_positive(tmp_path, write_mnist):
+    write_mnist(tmp_path)
+    with pytest.raises(DataError, match="n_train=0"):
+        data.mnist(tmp_path, n_train=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,13 @@ class Checkpoint:
         if self.spec is None:
             raise CheckpointError(
                 "this checkpoint has no model spec; load it with load(path, model=your_module)"
+            )
+        not_float = [k for k, v in self.params.items() if not v.is_floating_point()]
+        if not_float:
+            dtypes = sorted({str(self.params[k].dtype).removeprefix("torch.") for k in not_float})
+            raise CheckpointError(
+                f"cannot build the model: tensors {not_float[:3]} have dtype "
+                f"{', '.join(dtypes)}, not floating point; save float32 or float64 parameters"
             )
         module = build(self.spec, dtype=next(iter(self.params.values())).dtype, device=device)
         module.load_state_dict(self.params, strict=True)
@@ -119,7 +127,9 @@ def load(
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then refuses
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
         raise CheckpointError(
             f"{path} is not a landscape checkpoint (torch.load(weights_only=True) could not "
@@ -136,8 +146,15 @@ def load(
             f"up to {VERSION}; upgrade landscape"
         )
     params = payload.get("params")
-    if not isinstance(params, dict) or not all(isinstance(v, Tensor) for v in params.values()):
-        raise CheckpointError(f"{path}: 'params' must be a dict of tensors")
+    if (
+        not isinstance(params, dict)
+        or not params
+        or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in params.items())
+    ):
+        raise CheckpointError(
+            f"{path}: 'params' must be a non-empty dict of name → tensor; "
+            "write the file with landscape.checkpoint.save"
+        )
     spec = None
     if payload.get("spec") is not None:
         try:
@@ -169,4 +186,8 @@ def load(
                 "pass allow_nonfinite=True to inspect it anyway"
             )
     meta = payload.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{path}: 'meta' must be a dict of JSON values, got {type(meta).__name__}"
+        )
     return Checkpoint(params=params, spec=spec, meta=meta)

@@ -386,6 +386,19 @@ def hessian(
 
 
 # ---------------------------------------------------------------- inspect
+def _norm(v: Any) -> float | str:
+    """The L2 norm of a tensor of any dtype (integers in float64; bools have none)."""
+    import torch
+
+    if v.dtype == torch.bool:
+        return "-"
+    if v.is_complex():
+        return float(torch.linalg.vector_norm(v.detach()))
+    if v.is_floating_point():
+        return float(v.detach().float().norm())
+    return float(v.detach().to(torch.float64).norm())
+
+
 @app.command()
 def inspect(
     checkpoint: Annotated[Path, typer.Argument(help="A landscape checkpoint (.ckpt).")],
@@ -412,7 +425,7 @@ def inspect(
             "shape": "×".join(map(str, v.shape)) or "scalar",
             "numel": v.numel(),
             "dtype": str(v.dtype).removeprefix("torch."),
-            "norm": float(v.float().norm()),
+            "norm": _norm(v),
         }
         for k, v in ck.params.items()
     ]
@@ -451,10 +464,9 @@ def runs_list(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N runs.")] = 20,
 ) -> None:
     """Recorded runs, newest first."""
-    if not store.exists():
-        raise LandscapeError(
-            f"no run store at {store}; run an experiment first (e.g. landscape demo)"
-        )
+    if not store.exists():  # nothing run yet: an empty list (and no store created for it)
+        print_table(f"runs in {store}", [])
+        return
     with _open_store(store) as st:
         runs = st.runs(experiment, limit)
         rows = []
@@ -466,7 +478,8 @@ def runs_list(
                     "experiment": r.experiment,
                     "status": r.shown_status,
                     "tasks done": done,
-                    "seconds": round(r.duration, 1) if r.duration else "",
+                    "seconds": round(r.duration, 1) if r.duration is not None else "",
+                    "attempts": r.attempts,
                     "commit": r.git_commit or "",
                 }
             )
@@ -485,7 +498,8 @@ def runs_show(
         r = st.get_run(run_id)
         out.print(
             f"[bold]{r.id}[/bold]  {r.experiment}  status={r.shown_status}  seed={r.seed}  "
-            f"commit={r.git_commit or '-'}  duration={r.duration or 0:.1f}s"
+            f"commit={r.git_commit or '-'}  duration={r.duration or 0:.1f}s "
+            f"(active, {r.attempts} attempt{'' if r.attempts == 1 else 's'})"
         )
         if r.error:
             out.print(f"error: {r.error}")
@@ -500,7 +514,9 @@ def runs_show(
                 [{"key": k, "step": s, "value": v} for k, (s, v) in last.items()],
             )
         if r.folder.is_dir():
-            files = sorted(p.name for p in r.folder.iterdir() if p.is_file())
+            files = sorted(
+                p.name for p in r.folder.iterdir() if p.is_file() and not p.name.startswith(".")
+            )
             out.print(f"folder: {r.folder}  files: {', '.join(files) if files else '-'}")
 
 
@@ -549,16 +565,30 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+#: the one line a Ctrl-C prints (exit code 130); the run is recorded as interrupted
+INTERRUPTED = "interrupted; run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        app(args=_hoist_global_flags(argv), prog_name="landscape", standalone_mode=False)
+        code = app(args=_hoist_global_flags(argv), prog_name="landscape", standalone_mode=False)
+        if code == 130:  # typer turns a Ctrl-C inside a command into exit code 130
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:  # a command's typer.Exit(code)
+            return code
     except typer.Exit as e:
         return e.exit_code
-    except typer.Abort:
-        _err("aborted")
+    except typer.Abort as e:
+        cause = e.__cause__
+        if isinstance(cause, EOFError):  # click turns an EOFError into Abort: not a Ctrl-C
+            if debug:
+                raise cause from None
+            _err(_unexpected(cause))
+            return 1
+        _err(INTERRUPTED)  # older typer turns a Ctrl-C into Abort
         return 130
     except _UsageError as e:
         if debug:
@@ -568,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         _err(f"error: {_one_line(e.format_message())}")
         return e.exit_code or 2
     except KeyboardInterrupt:
-        _err("interrupted; run the same command again to resume where it stopped")
+        _err(INTERRUPTED)
         return 130
     except LandscapeError as e:
         if debug:
@@ -580,7 +610,28 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _err(f"error: {_one_line(e)}")
         return 1
+    except OSError as e:  # a file system refusing (read-only, full disk, …)
+        if debug:
+            raise
+        _err(f"error: {_one_line(e)}")
+        return 1
+    except Exception as e:  # last resort: still one line, the traceback only with --debug
+        if debug:
+            raise
+        _err(_unexpected(e))
+        return 1
     return 0
+
+
+def _unexpected(e: BaseException) -> str:
+    """One line for an exception no boundary check turned into a user error."""
+    msg = _one_line(e) or "(no message)"
+    if len(msg) > 300:
+        msg = msg[:297] + "..."
+    return (
+        f"error: unexpected {type(e).__name__}: {msg} "
+        "(rerun with --debug for the traceback, and please report it)"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,9 @@ Shape letters: ``N`` samples, ``D`` input features.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,11 +27,13 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "area_downsample",
+    "check_mnist_dir",
     "digits",
     "load",
     "mnist",
     "polynomial",
     "read_idx",
+    "read_idx_header",
     "teacher_student",
     "write_idx",
 ]
@@ -220,11 +224,73 @@ _IDX_TYPES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        return gzip.decompress(raw)
-    return raw
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gzip_error(path: Path, err: BaseException) -> DataError:
+    if isinstance(err, EOFError):
+        return DataError(
+            f"{path} is truncated: its gzip stream ends early ({err}); "
+            "download or copy the file again"
+        )
+    return DataError(
+        f"{path} is not a valid gzip file ({type(err).__name__}: {err}); "
+        "give the raw IDX file or a gzip of it"
+    )
+
+
+def _read_bytes(path: Path, limit: int | None = None) -> bytes:
+    """The file's bytes, gunzipped if it is gzip (only the first ``limit`` if given).
+
+    Raises:
+        DataError: unreadable file, broken or truncated gzip.
+    """
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(2)
+            fh.seek(0)
+            if magic != _GZIP_MAGIC:
+                return fh.read() if limit is None else fh.read(limit)
+            with gzip.GzipFile(fileobj=fh) as gz:
+                return gz.read() if limit is None else gz.read(limit)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise _gzip_error(path, err) from None
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def _parse_idx_header(path: Path, raw: bytes) -> tuple[np.dtype, tuple[int, ...], int]:
+    """``(dtype, shape, header bytes)`` from the start of an IDX file."""
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        gz = " (and not gzip-compressed)" if path.suffix == ".gz" else ""
+        raise DataError(
+            f"{path} is not an IDX file{gz} (bad magic number {raw[:4].hex() or 'empty file'}; "
+            "IDX files start with 00 00, a type byte 08-0e and the number of dimensions)"
+        )
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(
+            f"{path}: the IDX header promises {ndim} dimensions but the file ends after "
+            f"{len(raw)} bytes; the file is truncated"
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return dtype, shape, header
+
+
+def read_idx_header(path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...]]:
+    """The element type and shape an IDX file declares, reading only its first bytes.
+
+    Raises:
+        DataError: missing file, broken gzip, or not an IDX file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"IDX file not found: {path}")
+    raw = _read_bytes(path, limit=4 + 4 * 255)
+    dtype, shape, _ = _parse_idx_header(path, raw)
+    return dtype, shape
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -234,19 +300,15 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     of dimensions, one big-endian uint32 per dimension, then the data in C order.
 
     Raises:
-        DataError: missing file, bad magic, or a size that does not match the header.
+        DataError: missing or unreadable file, broken or truncated gzip, bad magic, or a
+            size that does not match the header.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"IDX file not found: {path}")
     raw = _read_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) * dtype.itemsize
+    dtype, shape, header = _parse_idx_header(path, raw)
+    expected = math.prod(shape) * dtype.itemsize
     if len(raw) - header != expected:
         raise DataError(
             f"{path}: header says shape {shape} ({expected} bytes) but {len(raw) - header} "
@@ -335,6 +397,79 @@ def _find(directory: Path, stems: tuple[str, ...]) -> Path:
     )
 
 
+def _mnist_paths(directory: str | os.PathLike) -> dict[str, Path]:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"MNIST directory not found: {directory}")
+    return {k: _find(directory, v) for k, v in _MNIST_FILES.items()}
+
+
+def _checked_mnist_paths(directory: str | os.PathLike) -> dict[str, Path]:
+    """The four files, with their IDX headers checked to fit MNIST."""
+    paths = _mnist_paths(directory)
+    _check_mnist_shapes(paths, {k: read_idx_header(p)[1] for k, p in paths.items()})
+    return paths
+
+
+def _check_mnist_shapes(paths: dict[str, Path], shapes: dict[str, tuple[int, ...]]) -> None:
+    for split in ("train", "test"):
+        pi, pl = paths[f"{split}_images"], paths[f"{split}_labels"]
+        xs, ys = shapes[f"{split}_images"], shapes[f"{split}_labels"]
+        if len(xs) != 3 or min(xs[1:], default=0) < 1:
+            raise DataError(
+                f"{pi}: MNIST images must have shape (N, h, w) with h, w >= 1, got {xs}"
+            )
+        if len(ys) != 1:
+            raise DataError(f"{pl}: MNIST labels must have shape (N,), got {ys}")
+        if xs[0] != ys[0]:
+            raise DataError(
+                f"MNIST {split} files disagree: {pi.name} has {xs[0]} images, "
+                f"{pl.name} has {ys[0]} labels; they must have one label per image"
+            )
+        if xs[0] == 0:
+            raise DataError(f"{pi}: the MNIST {split} split has 0 samples; it needs at least 1")
+
+
+def _check_mnist_values(pi: Path, x: np.ndarray, pl: Path, y: np.ndarray) -> None:
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{pl}: MNIST labels must be integers 0-9, the file stores {y.dtype}")
+    bad = (y < 0) | (y > 9)
+    if bad.any():
+        raise DataError(
+            f"{pl}: {int(bad.sum())} labels are outside 0-9 (e.g. {int(y[bad][0])} at index "
+            f"{int(np.flatnonzero(bad)[0])}); MNIST has the 10 classes 0-9"
+        )
+    if np.issubdtype(x.dtype, np.floating):
+        nonfinite = ~np.isfinite(x)
+        if nonfinite.any():
+            raise DataError(
+                f"{pi}: {int(nonfinite.sum())} pixel values are NaN or infinite "
+                f"(first in image {int(np.flatnonzero(nonfinite.any(axis=(1, 2)))[0])}); "
+                "MNIST pixels must be finite numbers"
+            )
+
+
+def check_mnist_dir(
+    directory: str | os.PathLike, values: bool = False
+) -> dict[str, tuple[int, ...]]:
+    """Check an MNIST folder before using it: file names, gzip and IDX headers, shapes and
+    sample counts (cheap: only the headers are read); with ``values``, also read every file
+    through (a truncated gzip, labels outside 0-9, non-finite pixels), as :func:`mnist` does.
+
+    Returns:
+        the shape of each of the four files.
+
+    Raises:
+        DataError: one line naming the file and what is wrong with it.
+    """
+    paths = _checked_mnist_paths(directory)
+    if values:
+        for split in ("train", "test"):
+            pi, pl = paths[f"{split}_images"], paths[f"{split}_labels"]
+            _check_mnist_values(pi, read_idx(pi), pl, read_idx(pl))
+    return {k: read_idx_header(p)[1] for k, p in paths.items()}
+
+
 def mnist(
     directory: str | os.PathLike,
     size: int | None = 10,
@@ -354,16 +489,14 @@ def mnist(
         n_train, n_test: keep a seeded random subset of each split.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise DataError(f"MNIST directory not found: {directory}")
-    arrays = {k: read_idx(_find(directory, v)) for k, v in _MNIST_FILES.items()}
+    paths = _checked_mnist_paths(directory)
+    arrays = {k: read_idx(p) for k, p in paths.items()}
     for split in ("train", "test"):
-        xi, yi = arrays[f"{split}_images"], arrays[f"{split}_labels"]
-        if xi.ndim != 3 or yi.ndim != 1 or len(xi) != len(yi):
-            raise DataError(
-                f"MNIST {split} files disagree: images {xi.shape}, labels {yi.shape}; "
-                "expected (N, h, w) images and N labels"
-            )
+        images, labels = f"{split}_images", f"{split}_labels"
+        _check_mnist_values(paths[images], arrays[images], paths[labels], arrays[labels])
+    for name, n in (("n_train", n_train), ("n_test", n_test)):
+        if n is not None and n < 1:
+            raise DataError(f"{name}={n}: a subset needs at least 1 sample (or None for all)")
     rng = np.random.default_rng(seed)
 
     def take(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -69,3 +69,51 @@ def test_file_problems(tmp_path):
         load_config(Cfg, lst)
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["epochs"])
+
+
+def test_empty_override_value_is_rejected_not_ignored():
+    for item in ("lr=", "lr=  ", "inner.lr="):
+        with pytest.raises(ConfigError) as exc:
+            parse_overrides([item])
+        assert item.strip() in _one_line(exc) and "no value" in str(exc.value)
+    with pytest.raises(ConfigError, match="no key"):
+        parse_overrides(["=3"])
+
+
+class Opt(StrictModel):
+    n: int | None = 5
+    lr: float = Field(default=0.1, gt=0)
+
+
+def test_null_override_sets_none():
+    assert load_config(Opt, None, parse_overrides(["n=null"])).n is None
+    assert load_config(Opt, None, parse_overrides(["n=~"])).n is None
+    assert load_config(Opt, None, {"n": None}).n == 5  # an unset flag changes nothing
+
+
+@pytest.mark.parametrize("raw", [".inf", "-.inf", ".nan", "inf", "nan"])
+def test_non_finite_floats_are_rejected(raw):
+    with pytest.raises(ConfigError) as exc:
+        load_config(Opt, None, parse_overrides([f"lr={raw}"]))
+    assert "lr" in _one_line(exc) and "finite" in str(exc.value)
+
+
+def test_binary_config_file(tmp_path):
+    f = tmp_path / "c.bin"
+    f.write_bytes(b"epochs: 3\n\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+    with pytest.raises(ConfigError) as exc:
+        load_config(Cfg, f)
+    assert str(f) in _one_line(exc) and "not a YAML text file" in str(exc.value)
+    g = tmp_path / "c.nul"
+    g.write_bytes(b"epochs: 3\x00\x00")
+    with pytest.raises(ConfigError, match="NUL"):
+        load_config(Cfg, g)
+
+
+def test_list_items_are_named_by_index():
+    class Sizes(StrictModel):
+        sizes: list[int] = Field(default_factory=lambda: [1])
+
+    with pytest.raises(ConfigError) as exc:
+        load_config(Sizes, None, {"sizes": [1, "x"]})
+    assert "sizes[1]" in _one_line(exc) and "'x'" in str(exc.value)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from .._errors import LandscapeError, check_choice
+from .._errors import CheckpointError, LandscapeError, check_choice
 from ..runtime.config import StrictModel, load_config, read_yaml
 from ..runtime.executor import Executor
 from ..runtime.store import Store
@@ -29,6 +29,9 @@ __all__ = [
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
+#: largest seed a config may ask for (every RNG in numpy and torch takes it; fits SQLite)
+MAX_SEED = 2**32 - 1
+
 #: reproduced experiments: name → module (imported lazily)
 EXPERIMENTS: dict[str, str] = {
     "demo": "landscape.experiments.demo",
@@ -42,9 +45,12 @@ EXPERIMENTS: dict[str, str] = {
 
 
 class ExperimentConfig(StrictModel):
-    """Fields every experiment config has."""
+    """Fields every experiment config has.
 
-    seed: int = 0
+    ``seed`` is an integer in ``0 .. MAX_SEED`` (2³² − 1).
+    """
+
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     device: str = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
 
@@ -128,9 +134,21 @@ def load_checkpoint_with_data(
     ck = checkpoint.load(path)
     if ck.spec is None:
         raise LandscapeError(f"{path} has no model spec; save it with landscape.checkpoint.save")
+    not_float = [
+        f"{k} ({str(v.dtype).removeprefix('torch.')})"
+        for k, v in ck.params.items()
+        if not v.is_floating_point()
+    ]
+    if not_float:
+        raise CheckpointError(
+            f"{path}: tensors {', '.join(not_float[:3])}{' …' if len(not_float) > 3 else ''} "
+            "are not floating point, so the model cannot be evaluated; save float32 or "
+            "float64 parameters (landscape inspect without --data still lists them)"
+        )
     dtype = dtype or next(iter(ck.params.values())).dtype
     saved = ck.meta.get("data") if isinstance(ck.meta.get("data"), dict) else {}
-    seed = int(saved.get("seed", seed)) if saved.get("name") == data_name else seed
+    if saved.get("name") == data_name and "seed" in saved:
+        seed = _meta_seed(path, saved["seed"])
     if data_name == "mnist" and not mnist_dir:
         raise LandscapeError("--data mnist needs --mnist-dir DIR (the folder with the IDX files)")
     opts = {"directory": mnist_dir} if data_name == "mnist" else {}
@@ -143,9 +161,31 @@ def load_checkpoint_with_data(
             f"dataset {data_name!r} has {ds.in_features} input features but the model "
             f"({ck.spec.describe()}) expects {expected}"
         )
-    fm = FunctionalModel(ck.build(device=dev).to(dtype), loss=ck.meta.get("loss", ds.loss))
+    try:
+        fm = FunctionalModel(ck.build(device=dev).to(dtype), loss=ck.meta.get("loss", ds.loss))
+    except LandscapeError as err:
+        if "loss" not in ck.meta:
+            raise
+        raise CheckpointError(f"{path}: its meta names a loss this cannot use: {err}") from None
     params = {k: v.to(device=dev, dtype=dtype) for k, v in ck.params.items()}
     return Loaded(ck, ds, fm, params)
+
+
+def _meta_seed(path: str | os.PathLike, value: Any) -> int:
+    """The data seed recorded in a checkpoint's meta, checked like a config seed."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise CheckpointError(
+            f"{path}: meta data.seed={_short(value)} is not an integer in 0..{MAX_SEED}; "
+            "fix the checkpoint's meta (it sets the dataset's train/test split)"
+        )
+    return value
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def get_experiment(name: str) -> Any:
@@ -182,12 +222,18 @@ def execute(
     """Run (or resume) experiment ``name`` and record its lifecycle in the store.
 
     A Ctrl-C marks the run ``interrupted``; an error marks it ``failed``; either way the
-    tasks recorded so far stay, and the same command picks up where it stopped.
+    tasks recorded so far stay, and the same command picks up where it stopped. The config
+    is checked before any run is recorded (the module's optional ``check(config)`` looks
+    at its inputs, e.g. that data files exist and have the right form), so a bad config
+    leaves nothing in the store.
     """
     module = get_experiment(name)
     if not isinstance(config, module.Config):
         raise LandscapeError(f"experiment {name!r} needs a {module.Config.__name__}")
     resolve_device(getattr(config, "device", "cpu"))
+    check = getattr(module, "check", None)
+    if check is not None:
+        check(config)
     run, resumed = store.start_run(
         name, config.model_dump(mode="json"), seed=getattr(config, "seed", None)
     )

@@ -11,23 +11,31 @@ recorded in the store as they finish, so an interrupted sweep resumes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from .. import data
+from .._errors import DataError
 from ..ensemble import train_ensemble
 from ..functional import FunctionalModel
 from ..models import MLPSpec, build, init_params, path_count
 from ..optim import SGD, make_schedule
-from ..params import num_params, stack
+from ..params import stack
 from ..runtime.executor import Executor
 from ..runtime.store import Store, task_key
 from ..runtime.sweep import run_sweep
 from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
 
 NAME = "choromanska"
+
+#: bounds a config may ask for: far above the paper's sweep, low enough to catch a typo
+#: (``runs=1000000000000``) with one line before anything is built or recorded
+MAX_WIDTH = 100_000
+MAX_RUNS = 1_000_000
+MAX_TASKS = 100_000
+MAX_TASK_PARAMS = 2**30  # parameters trained at once in one task (4 GiB of float32 weights)
 
 
 class Config(ExperimentConfig):
@@ -43,6 +51,10 @@ class Config(ExperimentConfig):
         runs_per_task: members trained together in one batched task.
         init, init_scale: weights and biases drawn U[−s, s] (paper: s = 1) or N(0, s²).
         epochs, batch_size, lr, decay: SGD with lr_t = lr / (1 + decay·t) per epoch.
+
+    Bounds (checked before a run is recorded): widths 1..``MAX_WIDTH``, each listed once;
+    runs 2..``MAX_RUNS``; at most ``MAX_TASKS`` tasks (sizes × ⌈runs / runs_per_task⌉)
+    and ``MAX_TASK_PARAMS`` parameters trained at once in one task.
     """
 
     dataset: Literal["auto", "digits", "mnist"] = "auto"
@@ -50,16 +62,22 @@ class Config(ExperimentConfig):
     image_size: int = Field(default=10, ge=2, le=28)
     n_train: int | None = Field(default=None, ge=1)
     n_test: int | None = Field(default=None, ge=1)
-    sizes: list[int] = Field(default_factory=lambda: [25, 50, 100, 250, 500], min_length=1)
-    runs: int = Field(default=1000, ge=2)
-    runs_per_task: int = Field(default=100, ge=1)
+    sizes: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        default_factory=lambda: [25, 50, 100, 250, 500], min_length=1, max_length=1000
+    )
+    runs: int = Field(default=1000, ge=2, le=MAX_RUNS)
+    runs_per_task: int = Field(default=100, ge=1, le=MAX_RUNS)
     init: Literal["uniform", "normal", "default"] = "uniform"
     init_scale: float = Field(default=1.0, gt=0)
-    epochs: int = Field(default=200, ge=1)
-    batch_size: int = Field(default=100, ge=1)
+    epochs: int = Field(default=200, ge=1, le=1_000_000)
+    batch_size: int = Field(default=100, ge=1, le=10_000_000)
     lr: float = Field(default=0.05, gt=0)
     decay: float = Field(default=0.1, ge=0)
     momentum: float = Field(default=0.0, ge=0, lt=1)
+
+    @property
+    def uses_mnist(self) -> bool:
+        return self.dataset == "mnist" or (self.dataset == "auto" and bool(self.mnist_dir))
 
     @model_validator(mode="after")
     def _dataset(self) -> Config:
@@ -67,12 +85,54 @@ class Config(ExperimentConfig):
             raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
         return self
 
+    @model_validator(mode="after")
+    def _sweep_size(self) -> Config:
+        dup = sorted({n for n in self.sizes if self.sizes.count(n) > 1})
+        if dup:
+            raise ValueError(
+                f"sizes={self.sizes} lists width {dup[0]} more than once; list each width once"
+            )
+        chunks = -(-self.runs // self.runs_per_task)
+        if len(self.sizes) * chunks > MAX_TASKS:
+            raise ValueError(
+                f"runs={self.runs} in chunks of runs_per_task={self.runs_per_task} for "
+                f"{len(self.sizes)} width(s) makes {len(self.sizes) * chunks:,} tasks (limit "
+                f"{MAX_TASKS:,}); raise runs_per_task or lower runs"
+            )
+        d = self.image_size**2 if self.uses_mnist else 64
+        width = max(self.sizes)
+        per_net = d * width + width + width * 10 + 10
+        nets = min(self.runs_per_task, self.runs)
+        if nets * per_net > MAX_TASK_PARAMS:
+            raise ValueError(
+                f"one task would train {nets:,} nets of width n1={width:,} "
+                f"({per_net:,} parameters each, {nets * per_net:,} in all) at once (limit "
+                f"{MAX_TASK_PARAMS:,}); lower runs_per_task or the widths in sizes"
+            )
+        return self
+
+
+def check(cfg: Config) -> None:
+    """Inputs checked before a run is recorded: the MNIST files (names, headers, counts,
+    and their contents read through once), so a bad folder leaves no failed run.
+
+    Raises:
+        DataError: a missing or malformed MNIST file, or images smaller than image_size.
+    """
+    if cfg.uses_mnist:
+        shapes = data.check_mnist_dir(cfg.mnist_dir, values=True)
+        h, w = shapes["train_images"][1:]
+        if cfg.image_size > min(h, w):
+            raise DataError(
+                f"image_size={cfg.image_size} is larger than the {h}×{w} images in "
+                f"{cfg.mnist_dir}; set image_size to at most {min(h, w)}"
+            )
+
 
 def load_dataset(cfg: Config) -> data.Dataset:
     """MNIST (downsampled) when configured, else the bundled digits."""
     dtype = torch_dtype(cfg.dtype)
-    use_mnist = cfg.dataset == "mnist" or (cfg.dataset == "auto" and cfg.mnist_dir)
-    if use_mnist:
+    if cfg.uses_mnist:
         return data.mnist(
             cfg.mnist_dir,
             size=cfg.image_size,
@@ -150,31 +210,78 @@ def train_chunk(task: SizeChunk) -> dict:
 def size_table(
     cfg: Config, per_size: dict[int, dict[str, np.ndarray]], in_features: int, out_features: int
 ) -> list[dict]:
-    """One row per hidden size: spread of test losses and the train/test correlation."""
+    """One row per hidden size: spread of test losses and the train/test correlation.
+
+    Diverged nets (non-finite losses) are counted in ``diverged`` and left out of the
+    statistics; a size with none finished has NaN statistics (two are needed for ``std``,
+    three for the correlation).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # extreme losses: no warning lines
+        return _size_rows(per_size, in_features, out_features)
+
+
+def _size_rows(
+    per_size: dict[int, dict[str, np.ndarray]], in_features: int, out_features: int
+) -> list[dict]:
     rows = []
+    nan = float("nan")
     for size, r in per_size.items():
-        ok = ~r["diverged"] & np.isfinite(r["test_loss"]) & np.isfinite(r["train_loss"])
-        tl, tr = r["test_loss"][ok], r["train_loss"][ok]
+        ok = finished(r)
+        n = int(ok.sum())
+        tl = r["test_loss"][ok].astype(np.float64)  # float64: huge losses square finitely
+        tr = r["train_loss"][ok].astype(np.float64)
         spec = MLPSpec(in_features=in_features, widths=(size,), out_features=out_features)
         psi = path_count(spec)
-        corr = float(np.corrcoef(tr, tl)[0, 1]) if ok.sum() > 2 and tl.std() > 0 else float("nan")
+        corr = float(np.corrcoef(tr, tl)[0, 1]) if n > 2 and tl.std() > 0 and tr.std() > 0 else nan
         rows.append(
             {
                 "n1": size,
-                "params N": num_params(dict(build(spec).named_parameters())),
+                "params N": (in_features + 1 + out_features) * size + out_features,
                 "paths Ψ": psi,
                 "Λ=Ψ^(1/H)": round(psi**0.5, 1),
-                "runs": int(ok.sum()),
+                "runs": n,
                 "diverged": int((~ok).sum()),
-                "test loss mean": float(tl.mean()),
-                "std": float(tl.std(ddof=1)),
-                "min": float(tl.min()),
-                "max": float(tl.max()),
-                "test error mean": float(r["test_error"][ok].mean()),
+                "test loss mean": float(tl.mean()) if n else nan,
+                "std": float(tl.std(ddof=1)) if n > 1 else nan,
+                "min": float(tl.min()) if n else nan,
+                "max": float(tl.max()) if n else nan,
+                "test error mean": float(r["test_error"][ok].mean()) if n else nan,
                 "corr(train, test)": corr,
             }
         )
     return rows
+
+
+def finished(r: dict[str, np.ndarray]) -> np.ndarray:
+    """Members that neither diverged nor ended with a non-finite loss."""
+    return ~r["diverged"] & np.isfinite(r["test_loss"]) & np.isfinite(r["train_loss"])
+
+
+def summary_notes(cfg: Config, rows: list[dict]) -> list[str]:
+    """The spread and correlation trends, and which sizes had diverged nets."""
+    notes = []
+    diverged = [r for r in rows if r["diverged"]]
+    if diverged:
+        sizes = ", ".join(
+            f"n1={r['n1']}: {r['diverged']} of {r['runs'] + r['diverged']}" for r in diverged
+        )
+        notes.append(
+            f"diverged (non-finite loss, left out of the statistics): {sizes}; "
+            f"a smaller lr (now {cfg.lr:g}) or init_scale (now {cfg.init_scale:g}) may help"
+        )
+    ok = [r for r in rows if np.isfinite(r["std"])]
+    if ok:
+        a, b = ok[0], ok[-1]
+        notes.append(
+            f"std of test loss from n1={a['n1']} to n1={b['n1']}: "
+            f"{a['std']:.4g} → {b['std']:.4g} (narrows: {b['std'] < a['std']})"
+        )
+        notes.append(
+            f"corr(train, test): {a['corr(train, test)']:.3f} → {b['corr(train, test)']:.3f}"
+        )
+    else:
+        notes.append("no size has two finished nets: no spread or correlation to report")
+    return notes
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
@@ -212,23 +319,22 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     )
     label = f"{ds.name}" + (f" {cfg.image_size}×{cfg.image_size}" if ds.name == "mnist" else " 8×8")
     figs = []
-    fig = loss_histograms(
-        {s: r["test_loss"][~r["diverged"]] for s, r in per_size.items()},
-        title=f"Test loss of {cfg.runs} one-hidden-layer ReLU nets per size "
-        f"({label}, {cfg.epochs} epochs SGD)",
-    )
-    figs.append(folder / "test_loss_histograms.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    fig = spread_vs_size(rows)
-    figs.append(folder / "spread_vs_size.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    stds = [r["std"] for r in rows]
-    corrs = [r["corr(train, test)"] for r in rows]
-    notes = [
-        f"std of test loss from n1={rows[0]['n1']} to n1={rows[-1]['n1']}: "
-        f"{stds[0]:.4g} → {stds[-1]:.4g} (narrows: {stds[-1] < stds[0]})",
-        f"corr(train, test): {corrs[0]:.3f} → {corrs[-1]:.3f}",
-    ]
+    # a histogram needs two finished nets; sizes where (nearly) all diverged are left out
+    shown = {s: r["test_loss"][finished(r)] for s, r in per_size.items()}
+    shown = {s: v for s, v in shown.items() if v.size > 1}
+    if shown:
+        fig = loss_histograms(
+            shown,
+            title=f"Test loss of {cfg.runs} one-hidden-layer ReLU nets per size "
+            f"({label}, {cfg.epochs} epochs SGD)",
+        )
+        figs.append(folder / "test_loss_histograms.png")
+        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    if any(np.isfinite(r["std"]) for r in rows):
+        fig = spread_vs_size(rows)
+        figs.append(folder / "spread_vs_size.png")
+        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    notes = summary_notes(cfg, rows)
     return Result(
         run_id=run_id,
         folder=folder,
