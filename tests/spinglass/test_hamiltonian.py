@@ -196,7 +196,9 @@ def test_batch_equals_loop_and_chunking_does_not_change_results(H):
 def test_float32_gradient_resolves_critical_points_for_one_replica_and_for_a_batch():
     # a float64 minimum evaluated in float32: the residual is rounding only; a single
     # replica must be as accurate as a batch (a matrix–vector product over the Λ² inner
-    # dimension gave 1.3e-5 here, ten times the batch's rounding)
+    # dimension gave 1.3e-5 here, ten times the batch's rounding). The bound leaves room
+    # for the BLAS's summation order: ~1e-6 with MKL's default kernels, ~4e-6 with
+    # MKL_CBWR=COMPATIBLE.
     n = 150
     g64 = sg.SpinGlass.random(n, 3, seed=0, dtype=F64)
     w = sg.sample_minima(g64, 8, seed=1, newton_gtol=1e-11).w
@@ -205,7 +207,7 @@ def test_float32_gradient_resolves_critical_points_for_one_replica_and_for_a_bat
     w32 = w.float()
     batch = g32.riemannian_gradient(w32).norm(dim=-1) / math.sqrt(n)
     single = torch.stack([g32.riemannian_gradient(x).norm() for x in w32]) / math.sqrt(n)
-    assert batch.max() < 3e-6 and single.max() < 3e-6
+    assert batch.max() < 6e-6 and single.max() < 6e-6
 
 
 def test_symmetrize_gives_a_symmetric_tensor_with_the_same_energy():
