@@ -129,7 +129,7 @@ def test_every_net_diverging_is_reported_not_a_crash(capsys, tmp_path, write_mni
 
 
 def test_size_table_is_nan_safe():
-    from landscape.experiments.choromanska import Config, size_table, summary_notes
+    from landscape.experiments.papers.choromanska import Config, size_table, summary_notes
 
     nan = np.nan
     per_size = {

@@ -8,7 +8,7 @@ import pytest
 
 from landscape import checkpoint, models
 from landscape.cli import main
-from landscape.experiments.connect import Config, evaluation_split
+from landscape.experiments.tools.connect import Config, evaluation_split
 
 
 def _cfg(**kw) -> Config:

@@ -8,7 +8,7 @@ from landscape import checkpoint, models
 from landscape.cli import main
 from landscape.curvature import dense_hessian
 from landscape.experiments import build_config
-from landscape.experiments.dauphin import StartTask, find_from_snapshot, problem
+from landscape.experiments.papers.dauphin import StartTask, find_from_snapshot, problem
 from landscape.runtime import Store
 
 

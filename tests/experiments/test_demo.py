@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-import landscape.experiments.demo as demo
+import landscape.experiments.tools.demo as demo
 from landscape.experiments import build_config, execute
 from landscape.runtime import SerialExecutor, Store
 

@@ -8,7 +8,7 @@ import torch
 
 from landscape import checkpoint, models
 from landscape.cli import main
-from landscape.experiments.freeman_bruna import (
+from landscape.experiments.papers.freeman_bruna import (
     SYMMETRY_SPEC,
     THETA,
     THETA_BAR,

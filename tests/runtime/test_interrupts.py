@@ -21,7 +21,7 @@ from landscape.runtime import Store
 GATED_CLI = textwrap.dedent(
     """
     import os, sys, time
-    import landscape.experiments.demo as demo
+    import landscape.experiments.tools.demo as demo
     from landscape.cli import main
 
     LOG, GATE = sys.argv[1], sys.argv[2]

@@ -34,13 +34,13 @@ MAX_SEED = 2**32 - 1
 
 #: reproduced experiments: name → module (imported lazily)
 EXPERIMENTS: dict[str, str] = {
-    "demo": "landscape.experiments.demo",
-    "spinglass": "landscape.experiments.spinglass",
-    "choromanska": "landscape.experiments.choromanska",
-    "freeman-bruna": "landscape.experiments.freeman_bruna",
-    "connect": "landscape.experiments.connect",
-    "dauphin": "landscape.experiments.dauphin",
-    "hessian": "landscape.experiments.hessian",
+    "demo": "landscape.experiments.tools.demo",
+    "spinglass": "landscape.experiments.papers.spinglass",
+    "choromanska": "landscape.experiments.papers.choromanska",
+    "freeman-bruna": "landscape.experiments.papers.freeman_bruna",
+    "connect": "landscape.experiments.tools.connect",
+    "dauphin": "landscape.experiments.papers.dauphin",
+    "hessian": "landscape.experiments.tools.hessian",
 }
 
 

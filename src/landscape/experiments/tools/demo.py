@@ -15,16 +15,16 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from .. import checkpoint, data
-from ..ensemble import train_ensemble
-from ..functional import FunctionalModel
-from ..models import MLPSpec, build, init_params
-from ..optim import make_optimizer, make_schedule
-from ..params import stack
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ... import checkpoint, data
+from ...ensemble import train_ensemble
+from ...functional import FunctionalModel
+from ...models import MLPSpec, build, init_params
+from ...optim import make_optimizer, make_schedule
+from ...params import stack
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
 
 NAME = "demo"
 
@@ -101,7 +101,7 @@ def train_chunk(task: ChunkTask) -> dict:
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     """Train, record, save the best member, draw the curves."""
-    from ..plots.training import training_curves
+    from ...plots.training import training_curves
 
     n_tasks = -(-cfg.members // cfg.members_per_task)
     tasks = [

@@ -24,17 +24,17 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from .. import data
-from ..curvature import dense_hessian, exact_index, find_critical_point
-from ..ensemble import train_ensemble
-from ..functional import FunctionalModel
-from ..models import MLPSpec, build, init_params
-from ..optim import SGD
-from ..params import Params, stack, unstack
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device
+from ... import data
+from ...curvature import dense_hessian, exact_index, find_critical_point
+from ...ensemble import train_ensemble
+from ...functional import FunctionalModel
+from ...models import MLPSpec, build, init_params
+from ...optim import SGD
+from ...params import Params, stack, unstack
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, resolve_device
 
 NAME = "dauphin"
 
@@ -171,7 +171,7 @@ def find_from_snapshot(task: StartTask) -> dict:
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     from scipy.stats import spearmanr
 
-    from ..plots.curvature import eigenvalue_histogram, loss_vs_index
+    from ...plots.curvature import eigenvalue_histogram, loss_vs_index
 
     conf = cfg.model_dump(mode="json")
     epochs = sorted(set(cfg.snapshots))

@@ -25,18 +25,18 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from .. import data
-from ..connect import Profile, classification_error, dss, dss_constrained, interpolate
-from ..ensemble import train_ensemble
-from ..functional import FunctionalModel, evaluate_points
-from ..models import MLPSpec, build, init_params
-from ..optim import Adam
-from ..params import stack
-from ..runtime.config import StrictModel
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ... import data
+from ...connect import Profile, classification_error, dss, dss_constrained, interpolate
+from ...ensemble import train_ensemble
+from ...functional import FunctionalModel, evaluate_points
+from ...models import MLPSpec, build, init_params
+from ...optim import Adam
+from ...params import stack
+from ...runtime.config import StrictModel
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
 
 NAME = "freeman-bruna"
 
@@ -289,7 +289,7 @@ def _pairs(cfg: Config, problem: str) -> int:
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ..plots.connect import plot_interpolation, plot_path_profile, plot_threshold_sweep
+    from ...plots.connect import plot_interpolation, plot_path_profile, plot_threshold_sweep
 
     conf = cfg.model_dump(mode="json")
     problems = _problems(cfg)

@@ -23,15 +23,15 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from .. import checkpoint
-from .._errors import LandscapeError
-from ..connect import Profile, align_and_interpolate, classification_error, find_path, interpolate
-from ..optim import Adam
-from ..params import unstack
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
+from ... import checkpoint
+from ..._errors import LandscapeError
+from ...connect import Profile, align_and_interpolate, classification_error, find_path, interpolate
+from ...optim import Adam
+from ...params import unstack
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
 
 NAME = "connect"
 
@@ -101,7 +101,7 @@ class ConnectJob:
 
 
 def _load(cfg: Config):
-    from .. import data
+    from ... import data
 
     cb = checkpoint.load(cfg.b)
     seed, _, _ = evaluation_split(cfg, checkpoint.load(cfg.a).meta, cb.meta)
@@ -175,7 +175,7 @@ def connect_job(job: ConnectJob) -> dict:
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ..plots.connect import plot_path_profile
+    from ...plots.connect import plot_path_profile
 
     for path in (cfg.a, cfg.b):
         if not Path(path).is_file():

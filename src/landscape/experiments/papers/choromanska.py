@@ -16,17 +16,17 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from .. import data
-from .._errors import DataError
-from ..ensemble import train_ensemble
-from ..functional import FunctionalModel
-from ..models import MLPSpec, build, init_params, path_count
-from ..optim import SGD, make_schedule
-from ..params import stack
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ... import data
+from ..._errors import DataError
+from ...ensemble import train_ensemble
+from ...functional import FunctionalModel
+from ...models import MLPSpec, build, init_params, path_count
+from ...optim import SGD, make_schedule
+from ...params import stack
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
 
 NAME = "choromanska"
 
@@ -286,7 +286,7 @@ def summary_notes(cfg: Config, rows: list[dict]) -> list[str]:
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
     """Sweep sizes × chunks of seeds, then the histograms, the table and the spread plot."""
-    from ..plots.ensemble import loss_histograms, spread_vs_size
+    from ...plots.ensemble import loss_histograms, spread_vs_size
 
     tasks = [
         SizeChunk(

@@ -17,12 +17,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from ..runtime.config import StrictModel
-from ..runtime.executor import Executor
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ..spinglass import SpinGlass, complexity, e_inf, find_saddles, sample_minima, threshold
-from ._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ...runtime.config import StrictModel
+from ...runtime.executor import Executor
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from ...spinglass import SpinGlass, complexity, e_inf, find_saddles, sample_minima, threshold
+from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
 
 NAME = "spinglass"
 
@@ -152,7 +152,7 @@ def run_saddles(task: SaddleTask) -> dict:
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ..plots.spinglass import complexity_curves, energy_histograms, saddle_energies
+    from ...plots.spinglass import complexity_curves, energy_histograms, saddle_energies
 
     conf = cfg.model_dump(mode="json")
     H = cfg.H

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor
 
-from .._errors import LandscapeError
-from ..curvature import (
+from ..._errors import LandscapeError
+from ...curvature import (
     HessianOperator,
     eigenpairs,
     estimate_index,
@@ -26,11 +26,11 @@ from ..curvature import (
     slq,
     spectral_density,
 )
-from ..runtime.executor import Executor
-from ..runtime.progress import progress_bar
-from ..runtime.store import Store, task_key
-from ..runtime.sweep import run_sweep
-from ._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
+from ...runtime.executor import Executor
+from ...runtime.progress import progress_bar
+from ...runtime.store import Store, task_key
+from ...runtime.sweep import run_sweep
+from .._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
 
 NAME = "hessian"
 
@@ -175,7 +175,7 @@ def hessian_job(job: HessianJob) -> dict:
 
 
 def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ..plots.curvature import spectral_density_plot
+    from ...plots.curvature import spectral_density_plot
 
     if not Path(cfg.checkpoint).is_file():
         raise LandscapeError(f"checkpoint not found: {cfg.checkpoint}")

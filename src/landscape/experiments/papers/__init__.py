@@ -1,0 +1,1 @@
+"""Reproductions of published results: one module per paper (see the registry)."""
