@@ -2,7 +2,7 @@
 
 Data in, :class:`matplotlib.figure.Figure` out; nothing here evaluates a model. The figures
 are built on :class:`~matplotlib.figure.Figure` directly (no ``pyplot`` state), so they can
-be made in threads and saved with ``fig.savefig(path)``.
+be made in threads and saved with :func:`landscape.plots.save_figure`.
 
 * :func:`plot_path_profile` — the thresholded quantity (or the loss) along one or more
   paths (:class:`~landscape.connect.Profile`), the threshold ``L0`` as a line and the beads
@@ -22,9 +22,11 @@ from typing import Literal
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
 
 from .._errors import LandscapeError, check_choice
 from ..connect import Interpolation, Profile
+from ._util import finish_axes, log_scale, to_numpy
 
 __all__ = [
     "plot_bead_count",
@@ -35,13 +37,6 @@ __all__ = [
 ]
 
 ArrayLike = np.ndarray | Sequence[float] | Sequence[Sequence[float]]
-
-
-def _np(x: object) -> np.ndarray:
-    """A float numpy array from a tensor (any device) or array-like."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=float)
 
 
 def _named(items: object, kind: type, what: str) -> dict[str, object]:
@@ -110,14 +105,14 @@ def plot_path_profile(
         xs = p.distance if x == "distance" else p.s
         bead_xs = p.bead_distance if x == "distance" else p.bead_s
         color = f"C{i}"
-        n_inner = max(len(_np(bead_xs)) - 2, 0)
+        n_inner = max(len(to_numpy(bead_xs)) - 2, 0)
         line_label = label or None
         if label and p.bead_s.numel() > 2:
             line_label = f"{label} ({n_inner} beads)"
-        ax.plot(_np(xs), _np(ys), color=color, linewidth=1.6, label=line_label)
+        ax.plot(to_numpy(xs), to_numpy(ys), color=color, linewidth=1.6, label=line_label)
         ax.plot(
-            _np(bead_xs),
-            _np(bead_ys),
+            to_numpy(bead_xs),
+            to_numpy(bead_ys),
             linestyle="none",
             marker="o",
             markersize=5,
@@ -138,18 +133,14 @@ def plot_path_profile(
         label="beads",
     )
     _threshold_line(ax, threshold)
-    ax.set_xlabel(
+    if logy:
+        log_scale(ax, "y")
+    xlabel = (
         "distance along path / ‖θ_A − θ_B‖"
         if x == "distance"
         else "position on the string (bead index)"
     )
-    ax.set_ylabel(ylabel or "")
-    if logy:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    if title:
-        ax.set_title(title)
+    finish_axes(ax, xlabel, ylabel or "", title)
     return fig
 
 
@@ -181,35 +172,21 @@ def plot_interpolation(
     )
     axes = np.atleast_1d(fig.subplots(1, panels))
     for i, (label, r) in enumerate(named.items()):
-        color = f"C{i}"
         prefix = f"{label}: " if label else ""
-        axes[0].plot(
-            _np(r.t),
-            _np(r.loss),
-            color=color,
-            marker=".",
-            markersize=3,
-            label=f"{prefix}barrier {r.barrier:.3g} ({r.barrier_mean:.3g} above the ends' mean)",
-        )
+        curves = [(r.loss, f"barrier {r.barrier:.3g} ({r.barrier_mean:.3g} above the ends' mean)")]
         if has_measure:
-            axes[1].plot(
-                _np(r.t),
-                _np(r.measure),
-                color=color,
-                marker=".",
-                markersize=3,
-                label=f"{prefix}barrier {r.measure_barrier:.3g}",
-            )
+            curves.append((r.measure, f"barrier {r.measure_barrier:.3g}"))
+        for ax, (values, text) in zip(axes, curves, strict=True):
+            ax.plot(
+                to_numpy(r.t), to_numpy(values), color=f"C{i}", marker=".", markersize=3,
+                label=prefix + text,
+            )  # fmt: skip
     _threshold_line(axes[-1], threshold)
-    axes[0].set_ylabel("loss")
-    if has_measure:
-        axes[1].set_ylabel(next(iter(named.values())).measure_name)
-    for ax in axes:
+    ylabels = ["loss"] + ([next(iter(named.values())).measure_name] if has_measure else [])
+    for ax, ylabel in zip(axes, ylabels, strict=True):
         ax.axvline(0.0, color="0.7", linewidth=0.8)
         ax.axvline(1.0, color="0.7", linewidth=0.8)
-        ax.set_xlabel("t   (θ(t) = (1 − t) θ_A + t θ_B)")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="best", fontsize="small")
+        finish_axes(ax, "t   (θ(t) = (1 − t) θ_A + t θ_B)", ylabel)
     if title:
         fig.suptitle(title)
     return fig
@@ -225,7 +202,7 @@ def _series(
         )
     out = {}
     for label, v in raw.items():
-        arr = _np(v)
+        arr = to_numpy(v)
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != n_thresholds:
@@ -247,7 +224,7 @@ def _mean_std_panel(
     invert_x: bool,
     reference: float | None,
 ) -> None:
-    th = _np(thresholds).reshape(-1)
+    th = to_numpy(thresholds).reshape(-1)
     order = np.argsort(th)
     for i, (label, arr) in enumerate(_series(values, len(th), what).items()):
         arr = arr[:, order]
@@ -263,27 +240,28 @@ def _mean_std_panel(
             )
         std = np.sqrt(var)
         color = f"C{i}"
-        n_pairs = arr.shape[0]
         name = f"{label} " if label else ""
+        # thresholds where no pair connected have no mean: a cross at the bottom marks them
+        ok = count > 0
+        x = th[order]
         ax.plot(
-            th[order],
-            mean,
-            color=color,
-            marker="o",
-            markersize=4,
-            label=f"{name}mean ± std ({n_pairs} pairs)",
-        )
-        ax.fill_between(th[order], mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+            x[ok], mean[ok], color=color, marker="o", markersize=4,
+            label=f"{name}mean ± std ({arr.shape[0]} pairs)",
+        )  # fmt: skip
+        ax.fill_between(x[ok], (mean - std)[ok], (mean + std)[ok], color=color, alpha=0.2, lw=0)
+        if not ok.all():
+            ax.plot(
+                x[~ok], np.full((~ok).sum(), 0.03), linestyle="none", marker="x", color=color,
+                transform=blended_transform_factory(ax.transData, ax.transAxes),
+                label=f"{name}no pair connected",
+            )  # fmt: skip
     if reference is not None:
         ax.axhline(reference, color="0.5", linestyle=":", linewidth=1.0)
-    ax.set_xlabel("threshold L0")
-    ax.set_ylabel(ylabel)
     if logx:
-        ax.set_xscale("log")
+        log_scale(ax, "x")
     if invert_x:
         ax.invert_xaxis()
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    finish_axes(ax, "threshold L0", ylabel)
 
 
 def plot_geodesic_length(
@@ -311,12 +289,9 @@ def plot_geodesic_length(
     Returns:
         A :class:`~matplotlib.figure.Figure`; a dotted line marks the straight segment's 1.
     """
-    fig = Figure(figsize=figsize, layout="constrained")
-    ax = fig.subplots()
-    _mean_std_panel(ax, thresholds, lengths, ylabel, "lengths", logx, invert_x, 1.0)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _sweep_figure(
+        figsize, title, (thresholds, lengths, ylabel, "lengths", logx, invert_x, 1.0)
+    )
 
 
 def plot_bead_count(
@@ -331,12 +306,9 @@ def plot_bead_count(
 
     Arguments as in :func:`plot_geodesic_length`, with ``counts`` in place of ``lengths``.
     """
-    fig = Figure(figsize=figsize, layout="constrained")
-    ax = fig.subplots()
-    _mean_std_panel(ax, thresholds, counts, "number of beads", "counts", logx, invert_x, None)
-    if title:
-        ax.set_title(title)
-    return fig
+    return _sweep_figure(
+        figsize, title, (thresholds, counts, "number of beads", "counts", logx, invert_x, None)
+    )
 
 
 def plot_threshold_sweep(
@@ -353,10 +325,21 @@ def plot_threshold_sweep(
 
     Arguments as in :func:`plot_geodesic_length` and :func:`plot_bead_count`.
     """
+    return _sweep_figure(
+        figsize,
+        title,
+        (thresholds, lengths, length_label, "lengths", logx, invert_x, 1.0),
+        (thresholds, counts, "number of beads", "counts", logx, invert_x, None),
+    )
+
+
+def _sweep_figure(figsize: tuple[float, float], title: str | None, *panels: tuple) -> Figure:
+    """One :func:`_mean_std_panel` per argument tuple, side by side; the title on the axes
+    when there is one panel, above the figure otherwise."""
     fig = Figure(figsize=figsize, layout="constrained")
-    ax_len, ax_count = fig.subplots(1, 2)
-    _mean_std_panel(ax_len, thresholds, lengths, length_label, "lengths", logx, invert_x, 1.0)
-    _mean_std_panel(ax_count, thresholds, counts, "number of beads", "counts", logx, invert_x, None)
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, args in zip(axes, panels, strict=True):
+        _mean_std_panel(ax, *args)
     if title:
-        fig.suptitle(title)
+        (axes[0].set_title if len(panels) == 1 else fig.suptitle)(title)
     return fig

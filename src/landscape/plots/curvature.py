@@ -13,14 +13,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._util import finish_axes, log_scale, to_numpy
+
 __all__ = ["eigenvalue_histogram", "loss_vs_index", "spectral_density_plot"]
-
-
-def _np(values: Any) -> np.ndarray:
-    """A float64 numpy copy of a tensor, array or sequence."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
 
 
 def spectral_density_plot(
@@ -44,14 +39,14 @@ def spectral_density_plot(
         label: legend label of the density curve.
     """
     if values is None:
-        grid, dens = _np(density.grid), _np(density.density)
+        grid, dens = to_numpy(density.grid), to_numpy(density.density)
         sigma = getattr(density, "sigma", None)
     else:
-        grid, dens, sigma = _np(density), _np(values), None
+        grid, dens, sigma = to_numpy(density), to_numpy(values), None
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     if eigenvalues is not None:
-        ev = _np(eigenvalues).ravel()
+        ev = to_numpy(eigenvalues).ravel()
         ax.hist(
             ev, bins=min(200, max(10, ev.size // 10)), range=(grid[0], grid[-1]), density=True,
             color="tab:gray", alpha=0.45, label=f"exact eigenvalues (P={ev.size})",
@@ -62,14 +57,9 @@ def spectral_density_plot(
     if log:
         positive = dens[dens > 0]
         floor = max(positive.max() * 1e-8, positive.min()) if positive.size else 1e-12
-        ax.set_yscale("log")
+        log_scale(ax, "y")
         ax.set_ylim(bottom=floor)
-    ax.set_xlabel("eigenvalue λ")
-    ax.set_ylabel("density φ(λ)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
+    finish_axes(ax, "eigenvalue λ", "density φ(λ)", title, legend_size=None)
     return fig
 
 
@@ -100,7 +90,8 @@ def eigenvalue_histogram(
     fig = Figure(figsize=(4.5 * n + 0.5, 3.8), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, (name, ev) in zip(axes, panels.items(), strict=True):
-        ev = _np(ev).ravel()
+        ev = to_numpy(ev).ravel()
+        ev = ev[np.isfinite(ev)]
         neg = ev < (-threshold if threshold is not None else 0.0)
         edges = np.histogram_bin_edges(ev, bins=bins)
         ax.hist(ev[~neg], bins=edges, color="tab:blue", alpha=0.8, label="λ ≥ −τ")
@@ -109,12 +100,8 @@ def eigenvalue_histogram(
             ax.axvspan(-threshold, threshold, color="tab:gray", alpha=0.25, lw=0)
         ax.axvline(0.0, color="k", lw=0.8, alpha=0.6)
         if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("eigenvalue λ")
-        ax.set_ylabel("count")
-        ax.grid(alpha=0.3)
-        if name:
-            ax.set_title(name)
+            log_scale(ax, "y")
+        finish_axes(ax, "eigenvalue λ", "count", name, legend=None)
     axes[0].legend()
     if title:
         fig.suptitle(title)
@@ -143,28 +130,29 @@ def loss_vs_index(
         title: figure title.
         ylabel: vertical axis label.
     """
-    alpha, values = _np(index_fraction).ravel(), _np(loss).ravel()
+    alpha, values = to_numpy(index_fraction).ravel(), to_numpy(loss).ravel()
     fig = Figure(figsize=(5.5, 4.2), layout="constrained")
     ax = fig.subplots()
     groups = ["critical points"] * alpha.size if kind is None else [str(k) for k in kind]
-    err = None if fraction_stderr is None else _np(fraction_stderr).ravel()
+    err = np.zeros_like(alpha) if fraction_stderr is None else to_numpy(fraction_stderr).ravel()
+    # a start whose loss or index is not finite (a diverged finder) cannot be placed
+    shown = np.isfinite(alpha) & np.isfinite(values)
     colors = iter(f"C{i}" for i in range(10))
     for name in dict.fromkeys(groups):
-        sel = np.array([g == name for g in groups])
+        sel = np.array([g == name for g in groups]) & shown
+        if not sel.any():
+            continue
         # points that are not critical (the finder stopped short) are drawn hollow and grey
         hollow = name.startswith("not critical")
         color = "0.55" if hollow else next(colors)
         ax.errorbar(
-            alpha[sel], values[sel], xerr=None if err is None else err[sel], fmt="o", ms=4,
-            alpha=0.75, color=color, mfc="none" if hollow else color, label=name,
+            alpha[sel], values[sel], xerr=None if fraction_stderr is None else err[sel], fmt="o",
+            ms=4, alpha=0.75, color=color, mfc="none" if hollow else color, label=name,
             elinewidth=0.8,
         )  # fmt: skip
+    if not shown.all():
+        ax.plot([], [], " ", label=f"{int((~shown).sum())} with non-finite loss or α: not shown")
     if spearman is not None:
         ax.plot([], [], " ", label=f"Spearman ρ = {spearman:.2f}")
-    ax.set_xlabel("index fraction α (negative eigenvalues / P)")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
+    finish_axes(ax, "index fraction α (negative eigenvalues / P)", ylabel, title, legend_size=None)
     return fig

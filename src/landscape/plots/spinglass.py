@@ -3,7 +3,8 @@
 The theory values drawn as reference lines (``−E_0``, ``−E_1``, ``−E_∞``) come from
 :mod:`landscape.spinglass.theory`; the caller computes them and passes them in, so these
 functions only draw. Figures are built with :class:`matplotlib.figure.Figure` (no pyplot
-state, safe in threads and without a display); save them with ``fig.savefig(path)``.
+state, safe in threads and without a display); save them with
+:func:`landscape.plots.save_figure`.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from numpy.typing import ArrayLike
 
 from .._errors import LandscapeError
+from ._util import finish_axes, finite_points, histogram_edges, to_numpy
 
 __all__ = ["complexity_curves", "energy_histograms", "saddle_energies"]
 
 _REF_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
 
 
-def _reference_lines(ax, reference: Mapping[str, float], vertical: bool = True) -> None:
+def _reference_lines(ax: Axes, reference: Mapping[str, float], vertical: bool = True) -> None:
     for i, (label, value) in enumerate(reference.items()):
         style = dict(color="black", linestyle=_REF_STYLES[i % len(_REF_STYLES)], linewidth=1.2)
         if vertical:
@@ -31,8 +34,28 @@ def _reference_lines(ax, reference: Mapping[str, float], vertical: bool = True) 
             ax.axhline(float(value), label=f"{label} = {float(value):.4f}", **style)
 
 
+def _titled(text: str, *parts: tuple[str, object]) -> str:
+    """``text`` followed by the ``name = value`` parts that are set."""
+    given = ", ".join(f"{name} = {value}" for name, value in parts if value)
+    return text + (f", {given}" if given else "")
+
+
+def _finish(
+    ax: Axes,
+    reference: Mapping[str, float] | None,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    legend: str,
+    vertical: bool = True,
+) -> None:
+    """Reference lines, axis labels, title and legend of a spin-glass panel."""
+    _reference_lines(ax, reference or {}, vertical=vertical)
+    finish_axes(ax, xlabel, ylabel, title, grid=False, legend=legend)
+
+
 def _as_array(name: str, values: ArrayLike) -> np.ndarray:
-    arr = np.asarray(values.cpu() if hasattr(values, "cpu") else values, dtype=np.float64)
+    arr = to_numpy(values)
     if arr.ndim != 1:
         raise LandscapeError(f"{name} must be 1-D, got shape {arr.shape}")
     return arr
@@ -68,14 +91,9 @@ def energy_histograms(
     if not energies:
         raise LandscapeError("energies is empty; pass {Λ: energies} for at least one Λ")
     data = {int(n): _as_array(f"energies[{n}]", e) for n, e in energies.items()}
-    finite = np.concatenate([e[np.isfinite(e)] for e in data.values()])
-    ref_values = [float(v) for v in (reference or {}).values()]
-    if finite.size == 0:
+    if not any(np.isfinite(e).any() for e in data.values()):
         raise LandscapeError("energies has no finite value to plot")
-    lo = min(finite.min(), *ref_values) if ref_values else finite.min()
-    hi = max(finite.max(), *ref_values) if ref_values else finite.max()
-    pad = 0.02 * (hi - lo or 1.0)
-    edges = np.linspace(lo - pad, hi + pad, bins + 1)
+    edges = histogram_edges(data.values(), bins, include=(reference or {}).values())
 
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     ax = fig.subplots()
@@ -91,11 +109,8 @@ def energy_histograms(
             linewidth=1.6,
             label=f"Λ = {n} (n = {e.size})",
         )
-    _reference_lines(ax, reference or {})
-    ax.set_xlabel("final energy L/Λ")
-    ax.set_ylabel("density")
-    ax.set_title(title or ("Energies of minima from random starts" + (f", H = {H}" if H else "")))
-    ax.legend(fontsize="small", loc="upper right")
+    title = title or _titled("Energies of minima from random starts", ("H", H))
+    _finish(ax, reference, "final energy L/Λ", "density", title, "upper right")
     return fig
 
 
@@ -142,19 +157,17 @@ def complexity_curves(
             raise LandscapeError(
                 f"curves[{label!r}] has {y.size} values but u has {x.size}; they must match"
             )
-        ax.plot(x, y, linewidth=1.6, label=str(label))
-        if np.isfinite(y).any():
-            top = max(top, float(np.nanmax(y)))
+        xs, ys = finite_points(x, y)
+        ax.plot(xs, ys, linewidth=1.6, label=str(label))
+        if ys.size:
+            top = max(top, float(ys.max()))
     ax.axhline(0.0, color="grey", linewidth=0.8)
-    _reference_lines(ax, reference or {})
     if ylim is not None:
         ax.set_ylim(*ylim)
     elif zoom and top > 0:
         ax.set_ylim(-3.0 * top, 2.0 * top)
-    ax.set_xlabel("energy u = L/Λ")
-    ax.set_ylabel("complexity Θ(u)")
-    ax.set_title(title or ("Complexity of critical points" + (f", H = {H}" if H else "")))
-    ax.legend(fontsize="small", loc="lower right")
+    title = title or _titled("Complexity of critical points", ("H", H))
+    _finish(ax, reference, "energy u = L/Λ", "complexity Θ(u)", title, "lower right")
     return fig
 
 
@@ -190,19 +203,20 @@ def saddle_energies(
     fig = Figure(figsize=(7.0, 4.5), layout="constrained")
     ax = fig.subplots()
     if minima is not None:
-        m = _as_array("minima", minima)
+        (m,) = finite_points(_as_array("minima", minima))
         ax.scatter(np.zeros_like(m), m, s=8, alpha=0.3, color="tab:green", label="minima (descent)")
-    ax.scatter(k, e, s=14, alpha=0.6, color="tab:blue", label="critical points")
+    n_given = k.size
+    k, e = finite_points(k, e)
+    label = "critical points" + (
+        f" ({n_given - k.size} not finite, left out)" if k.size < n_given else ""
+    )
+    ax.scatter(k, e, s=14, alpha=0.6, color="tab:blue", label=label)
     ks: Sequence[float] = sorted(set(k.tolist()))
     if ks:
         means = [e[k == kk].mean() for kk in ks]
         ax.plot(ks, means, "o-", color="tab:red", markersize=4, label="mean per index")
-    _reference_lines(ax, reference or {}, vertical=False)
-    ax.set_xlabel("index (negative Hessian eigenvalues)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("energy L/Λ")
-    parts = [f"H = {H}" if H else "", f"Λ = {n_spins}" if n_spins else ""]
-    suffix = ", ".join(p for p in parts if p)
-    ax.set_title(title or ("Critical points by index" + (f", {suffix}" if suffix else "")))
-    ax.legend(fontsize="small", loc="upper left")
+    title = title or _titled("Critical points by index", ("H", H), ("Λ", n_spins))
+    xlabel = "index (negative Hessian eigenvalues)"
+    _finish(ax, reference, xlabel, "energy L/Λ", title, "upper left", vertical=False)
     return fig
