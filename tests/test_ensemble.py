@@ -8,9 +8,9 @@ import torch
 from landscape import LandscapeError, models
 from landscape import params as P
 from landscape.data import polynomial
-from landscape.ensemble import batch_order, train_ensemble
+from landscape.ensemble import batch_order, minibatches, train_ensemble
 from landscape.functional import FunctionalModel
-from landscape.optim import SGD, Adam, make_schedule
+from landscape.optim import SGD, Adam, finite_members, make_schedule, masked_step
 
 SPEC = models.MLPSpec(in_features=64, widths=(12,), out_features=10, activation="tanh")
 
@@ -154,3 +154,69 @@ def test_eval_metrics_and_validation(digits64):
         train_ensemble(fm.loss, init, digits64.train, SGD(), epochs=1, seeds=[1, 2])
     with pytest.raises(LandscapeError, match="momentum"):
         SGD(lr=0.1, momentum=1.5)
+
+
+@pytest.mark.parametrize("opt", [SGD(lr=0.1, momentum=0.9), Adam(lr=0.1)], ids=["sgd", "adam"])
+def test_masked_step_rolls_back_a_diverging_member_and_leaves_the_others_exact(opt):
+    """The shared update of train_ensemble and the connect bead descent: a member whose
+    step goes non-finite keeps its parameters and state; the others step as if alone."""
+    gen = torch.Generator().manual_seed(0)
+    params = {"w": torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)}
+    grads = {"w": torch.randn(3, 4, 2, generator=gen, dtype=torch.float64)}
+    state = opt.init(params)
+    state = opt.update(grads, state, params)[1]  # a state with momentum in it
+    grads["w"][1, 2, 0] = float("inf")
+    active = torch.tensor([True, True, False])
+    step = masked_step(opt, grads, state, params, active)
+    assert step.diverged.tolist() == [False, True, False]
+    assert step.active.tolist() == [True, False, False]
+    assert torch.equal(step.params["w"][1:], params["w"][1:])  # rolled back / never active
+    for key in ("buf", "m", "v"):
+        if key in state:
+            assert torch.equal(step.state[key]["w"][1:], state[key]["w"][1:])
+    # member 0 moved exactly as in an update of member 0 alone
+    alone_state = {k: ({"w": v["w"][:1]} if isinstance(v, dict) else v) for k, v in state.items()}
+    alone, _ = opt.update({"w": grads["w"][:1]}, alone_state, {"w": params["w"][:1]})
+    assert torch.equal(step.params["w"][:1], alone["w"])
+    assert bool(finite_members(step.params).all())
+
+
+def test_masked_step_reads_non_finite_values_and_projects_with_the_final_mask():
+    params = {"w": torch.zeros(2, 3, dtype=torch.float64)}
+    grads = {"w": torch.ones(2, 3, dtype=torch.float64)}
+    masks = []
+
+    def project(p, mask):
+        masks.append(mask.tolist())
+        return p
+
+    step = masked_step(
+        SGD(lr=0.5),
+        grads,
+        SGD(lr=0.5).init(params),
+        params,
+        torch.ones(2, dtype=torch.bool),
+        values=torch.tensor([1.0, float("nan")]),
+        project=project,
+    )
+    assert step.diverged.tolist() == [False, True] and masks == [[True, True], [True, False]]
+    assert step.params["w"][0].tolist() == [-0.5] * 3 and step.params["w"][1].tolist() == [0.0] * 3
+
+
+def test_finite_members_flags_each_member_with_a_non_finite_entry():
+    p = {"a": torch.zeros(4, 2), "b": torch.zeros(4, 3, 1)}
+    p["a"][1, 0] = float("nan")
+    p["b"][3, 2, 0] = float("-inf")
+    assert finite_members(p).tolist() == [True, False, True, False]
+
+
+def test_minibatches_replay_batch_order_epoch_after_epoch_and_drop_the_tail():
+    x = torch.arange(10.0).reshape(10, 1)
+    y = torch.arange(10)
+    stream = minibatches((x, y), 4, seed=7)
+    got = [next(stream)[1].tolist() for _ in range(5)]
+    ref = []
+    for epoch in range(3):
+        order = batch_order(7, epoch, 10).tolist()
+        ref += [order[0:4], order[4:8]]  # the last 2 rows of each epoch are dropped
+    assert got == ref[:5]

@@ -107,3 +107,138 @@ def split_frozen(
     free = {k: v for k, v in params.items() if flags[k]}
     frozen = {k: v for k, v in params.items() if not flags[k]}
     return free, frozen
+
+
+# ---------------------------------------------------------------- numbers, endpoints, optimisers
+
+
+def check_positive(name: str, value: object, strict: bool = True) -> float:
+    """``value`` as a float; it must be a finite number ``> 0`` (``>= 0`` unless ``strict``).
+
+    Raises:
+        LandscapeError: not a finite real number on the right side of zero.
+    """
+    import math
+
+    ok = isinstance(value, int | float) and math.isfinite(value)
+    ok = ok and (value > 0 if strict else value >= 0)
+    if not ok:
+        bound = "> 0" if strict else ">= 0"
+        raise LandscapeError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as an int; it must be an integer (not a bool) ``>= minimum``.
+
+    Raises:
+        LandscapeError: not an integer, or below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise LandscapeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value: object, meaning: str = "") -> float:
+    """``value`` as a float strictly between 0 and 1; ``meaning`` says what it is for.
+
+    Raises:
+        LandscapeError: not a number in the open interval ``(0, 1)``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
+        why = f" ({meaning})" if meaning else ""
+        raise LandscapeError(f"{name} must be in (0, 1){why}, got {value!r}")
+    return float(value)
+
+
+def check_optimizer(optimizer: object) -> object:
+    """A pure optimiser of :mod:`landscape.optim` (``SGD`` or ``Adam``), returned as given.
+
+    Raises:
+        LandscapeError: anything else, e.g. the class ``torch.optim.SGD``.
+    """
+    from .optim import SGD, Adam
+
+    if not isinstance(optimizer, SGD | Adam):
+        raise LandscapeError(
+            f"optimizer must be landscape.optim.SGD or landscape.optim.Adam, "
+            f"got {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+def check_batch_size(batch_size: object, data: object) -> None:
+    """``batch_size`` is ``None`` or ``1..N`` for ``data`` given as one ``(x, y)`` pair.
+
+    Raises:
+        LandscapeError: a minibatch size with an iterable of batches, or out of range.
+    """
+    if batch_size is None:
+        return
+    if not is_batch(data):
+        raise LandscapeError(
+            "batch_size needs data as an (inputs, targets) pair of tensors; with an iterable "
+            "of batches (e.g. a DataLoader) leave batch_size=None and let the loader batch"
+        )
+    n = data[0].shape[0]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= n:
+        raise LandscapeError(f"batch_size must be in 1..{n} (the sample count), got {batch_size!r}")
+
+
+def check_endpoints(a: object, b: object, distinct: bool = False) -> None:
+    """Two params dicts of one model: same names (in order), shapes, dtype and device.
+
+    With ``distinct``, also require ``θ_A ≠ θ_B`` (a normalized length needs ``‖θ_A − θ_B‖ > 0``).
+
+    Raises:
+        LandscapeError: not non-empty dicts of floating tensors, different architectures,
+            dtypes or devices, or (with ``distinct``) the same point twice.
+    """
+    from .params import distance
+
+    for name, p in (("a", a), ("b", b)):
+        if not isinstance(p, Mapping) or not p:
+            raise LandscapeError(
+                f"endpoint {name} must be a non-empty dict of name -> Tensor "
+                f"(e.g. dict(model.named_parameters())), got {type(p).__name__}"
+            )
+        for k, v in p.items():
+            if not isinstance(v, Tensor):
+                raise LandscapeError(
+                    f"endpoint {name}[{k!r}] must be a Tensor, got {type(v).__name__}"
+                )
+            if not torch.is_floating_point(v):
+                raise LandscapeError(
+                    f"endpoint {name}[{k!r}] must be floating point, got {v.dtype}"
+                )
+    if list(a) != list(b):
+        missing, extra = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        raise LandscapeError(
+            f"endpoints come from different architectures: b lacks {missing} and has extra "
+            f"{extra} (names must match, in the same order)"
+        )
+    for k in a:
+        if a[k].shape != b[k].shape:
+            raise LandscapeError(
+                f"endpoints come from different architectures: a[{k!r}] has shape "
+                f"{tuple(a[k].shape)}, b[{k!r}] has {tuple(b[k].shape)}"
+            )
+        if a[k].dtype != b[k].dtype or a[k].device != b[k].device:
+            raise LandscapeError(
+                f"endpoints differ in dtype/device at {k!r}: a is {a[k].dtype} on {a[k].device}, "
+                f"b is {b[k].dtype} on {b[k].device}; move both with the same .to(...)"
+            )
+    if distinct and float(distance(a, b)) == 0.0:
+        raise LandscapeError("endpoints a and b are the same point; there is no path to find")
+
+
+def check_unit_interval(name: str, value: object) -> float:
+    """``value`` as a float in ``[0, 1)``: a coefficient that may be off (a momentum, a
+    hysteresis); :func:`check_fraction` is the open interval.
+
+    Raises:
+        LandscapeError: not a number with ``0 <= value < 1``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+        raise LandscapeError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)

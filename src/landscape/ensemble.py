@@ -15,7 +15,8 @@ Shape letters: ``E`` members, ``N`` samples, ``B`` batch size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,14 +25,14 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 
 from ._errors import LandscapeError
+from .evaluate import PureFn
 from .functional import Batch, dataset_mean
-from .optim import Optimizer, Schedule, make_schedule
+from .optim import Optimizer, Schedule, make_schedule, masked_step
 from .params import Params, stack
 from .params import batch_size as _members
 
-__all__ = ["EnsembleResult", "batch_order", "stack_inits", "train_ensemble"]
+__all__ = ["EnsembleResult", "batch_order", "minibatches", "stack_inits", "train_ensemble"]
 
-LossFn = Callable[[Params, Batch], Tensor]
 MetricFn = Callable[[Params, Batch], Tensor | dict[str, Tensor]]
 
 
@@ -41,6 +42,21 @@ def batch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     Public so a per-model reference loop can replay exactly the same minibatches.
     """
     return np.random.default_rng([int(seed), int(epoch)]).permutation(n)
+
+
+def minibatches(data: Batch, batch_size: int, seed: int) -> Iterator[Batch]:
+    """Minibatches of ``data`` without end: epoch ``k`` visits ``batch_order(seed, k, N)``.
+
+    Each epoch's incomplete last batch is dropped. One stream of rows shared by everything
+    trained on it (the beads of a string, the control point of a curve).
+    """
+    x, y = data
+    n = x.shape[0]
+    for epoch in itertools.count():
+        order = torch.as_tensor(batch_order(seed, epoch, n), device=x.device)
+        for start in range(0, n - batch_size + 1, batch_size):
+            rows = order[start : start + batch_size]
+            yield x[rows], y[rows]
 
 
 @dataclass
@@ -68,19 +84,8 @@ class EnsembleResult:
         return self.history[key][-1]
 
 
-def _all_finite(params: Mapping[str, Tensor], e: int) -> Tensor:
-    """``(E,)`` True where every parameter of the member is finite.
-
-    One reduction per tensor: a member's sum is finite exactly when all its entries are
-    (barring a finite sum overflowing, which only happens for entries near the float
-    maximum — a divergence all the same).
-    """
-    total = sum(v.reshape(e, -1).sum(dim=1) for v in params.values())
-    return torch.isfinite(total)
-
-
 def train_ensemble(
-    loss: LossFn,
+    loss: PureFn,
     params: Mapping[str, Tensor],
     data: Batch,
     optimizer: Optimizer,
@@ -177,14 +182,10 @@ def train_ensemble(
             else:
                 idx = orders[:, start : start + batch_size]
                 grads, values = step_mini(params, (x[idx], y[idx]))
-            new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=active)
-            ok = torch.isfinite(values) & _all_finite(new_params, e)
-            newly = active & ~ok
-            if newly.any():
-                diverged_epoch[newly.cpu()] = epoch
-                active = active & ok
-                new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=active)
-            params, state = new_params, new_state
+            step = masked_step(optimizer, grads, state, params, active, lr=lr, values=values)
+            if bool(step.diverged.any()):
+                diverged_epoch[step.diverged.cpu()] = epoch
+            params, state, active = step.params, step.state, step.active
             steps += 1
         row = record(epoch + 1)
         if callback is not None:

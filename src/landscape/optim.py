@@ -23,7 +23,16 @@ from torch import Tensor
 from ._errors import LandscapeError, check_choice
 from .params import Params
 
-__all__ = ["SGD", "Adam", "Optimizer", "make_optimizer", "make_schedule"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "MaskedStep",
+    "Optimizer",
+    "finite_members",
+    "make_optimizer",
+    "make_schedule",
+    "masked_step",
+]
 
 OptState = dict[str, Params | int]
 
@@ -33,6 +42,18 @@ def _masked(new: Tensor, old: Tensor, active: Tensor | None) -> Tensor:
         return new
     mask = active.reshape(-1, *([1] * (new.dim() - 1)))
     return torch.where(mask, new, old)
+
+
+def finite_members(params: Mapping[str, Tensor]) -> Tensor:
+    """``(E,)`` True where every parameter of stacked member ``e`` is finite.
+
+    One reduction per tensor: a member's sum is finite exactly when all its entries are
+    (barring a finite sum overflowing, which only happens for entries near the float
+    maximum — a divergence all the same).
+    """
+    e = next(iter(params.values())).shape[0]
+    total = sum(v.reshape(e, -1).sum(dim=1) for v in params.values())
+    return torch.isfinite(total)
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,70 @@ class Adam:
 
 
 Optimizer = SGD | Adam
+
+
+@dataclass(frozen=True)
+class MaskedStep:
+    """Outcome of :func:`masked_step`.
+
+    Attributes:
+        params: the stacked parameters after the step (frozen members unchanged).
+        state: the optimiser state after the step (frozen members' entries unchanged).
+        active: ``(E,)`` the members still moving: the given mask less the diverged ones.
+        diverged: ``(E,)`` the members that went non-finite in this step (rolled back).
+    """
+
+    params: Params
+    state: OptState
+    active: Tensor
+    diverged: Tensor
+
+
+def masked_step(
+    optimizer: Optimizer,
+    grads: Mapping[str, Tensor],
+    state: OptState,
+    params: Mapping[str, Tensor],
+    active: Tensor,
+    *,
+    lr: float | None = None,
+    values: Tensor | None = None,
+    project: Callable[[Params, Tensor], Params] | None = None,
+) -> MaskedStep:
+    """One optimiser step on stacked members; a member that goes non-finite is rolled back.
+
+    The ``active`` members move (the others keep their parameters and state). A member
+    whose new parameters (or whose ``values``, e.g. the losses the gradients came with)
+    are not finite is marked diverged and frozen at its last finite parameters: the step is
+    taken again with it masked out, so the other members' step is the same as if it had
+    never been there. Shared by :func:`landscape.ensemble.train_ensemble` and the bead
+    descent of :mod:`landscape.connect`.
+
+    Args:
+        optimizer: :class:`SGD` or :class:`Adam`.
+        grads, state, params: as in ``optimizer.update``; leading axis ``E``.
+        active: ``(E,)`` bool, the members that may move.
+        lr: learning rate of this step (default the optimiser's).
+        values: optional ``(E,)`` values whose non-finite entries also mean divergence.
+        project: maps the updated params back onto a constraint set, given the mask.
+
+    Returns:
+        :class:`MaskedStep`.
+    """
+
+    def step(mask: Tensor) -> tuple[Params, OptState]:
+        new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=mask)
+        return (new_params if project is None else project(new_params, mask)), new_state
+
+    new_params, new_state = step(active)
+    ok = finite_members(new_params)
+    if values is not None:
+        ok = ok & torch.isfinite(values)
+    diverged = active & ~ok
+    if bool(diverged.any()):
+        active = active & ok
+        new_params, new_state = step(active)
+    return MaskedStep(new_params, new_state, active, diverged)
 
 
 def make_optimizer(

@@ -8,6 +8,7 @@ import torch
 from landscape import LandscapeError, optim
 from landscape import params as P
 from landscape.connect import CONNECTED, bezier, bezier_points, interpolate
+from landscape.evaluate import Evaluator
 
 
 def test_curve_ends_at_the_endpoints_exactly():
@@ -67,6 +68,18 @@ def test_inputs_are_not_modified(basin):
     assert torch.equal(a["w"], a0["w"]) and torch.equal(b["w"], b0["w"])
     assert torch.equal(c["w"], c0["w"])
     assert not torch.equal(r.beads["w"][1], c["w"])
+
+
+def test_an_evaluator_casts_the_endpoints_and_the_control_point(basin):
+    loss, batch, a, b = basin
+    c = {"w": torch.tensor([0.0, -1.5], dtype=torch.float64)}
+    a32, b32, c32 = ({"w": p["w"].float()} for p in (a, b, c))  # exact in float32
+    kwargs = dict(optimizer=optim.Adam(lr=0.01), steps=20)
+    ev = Evaluator(loss, batch, dtype=torch.float64)
+    r = bezier(ev, a32, b32, threshold=0.1, control=c32, **kwargs)
+    ref = bezier(loss, a, b, batch, 0.1, control=c, **kwargs)
+    assert r.beads["w"].dtype == torch.float64 and torch.equal(r.beads["w"], ref.beads["w"])
+    assert c32["w"].dtype == torch.float32
 
 
 @pytest.mark.parametrize(

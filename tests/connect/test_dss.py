@@ -13,12 +13,12 @@ from landscape import params as P
 from landscape.connect import (
     CONNECTED,
     NOT_CONNECTED,
-    classification_error,
     dss,
     dss_constrained,
     find_path,
     interpolate,
 )
+from landscape.evaluate import Evaluator, error_rate
 from landscape.functional import FunctionalModel
 
 FAST = optim.Adam(lr=0.01)
@@ -165,7 +165,8 @@ def test_threshold_on_a_separate_measure(basin):
     """Beads descend the loss; the threshold is checked on another function."""
     loss, batch, a, b = basin
     doubled = lambda p, bt: 2.0 * loss(p, bt)  # noqa: E731
-    r = dss(loss, a, b, batch, 0.2, optimizer=FAST, measure=doubled, measure_name="twice")
+    twice = Evaluator(doubled, batch, name="twice")
+    r = dss(loss, a, b, batch, 0.2, optimizer=FAST, measure=twice)
     assert r.connected and r.measure_name == "twice"
     assert torch.allclose(r.profile.measure, 2.0 * r.profile.loss)
     ref = _segment_maxima_by_loop(lambda p: doubled(p, batch), r.beads, grid=33)
@@ -303,6 +304,9 @@ def test_find_path_dispatches_and_rejects_unknown_names(basin):
     assert r.method == "dss-constrained" and r.connected
     lin = find_path(loss, a, b, batch, 0.1, method="linear")
     assert lin.method == "linear" and not lin.connected
+    ev = Evaluator(loss, batch)
+    curve = find_path(ev, a, b, threshold=0.1, method="bezier", steps=0, measure=loss)
+    assert curve.method == "bezier" and curve.measure_name == "two_basin_loss"
     with pytest.raises(LandscapeError, match="method"):
         find_path(loss, a, b, batch, 0.1, method="teleport")
     with pytest.raises(LandscapeError, match="spring"):
@@ -320,7 +324,7 @@ def test_threshold_on_test_error_for_a_digits_classifier():
         fm.loss, inits, ds.train, optim.Adam(lr=1e-2), epochs=4, batch_size=64
     )
     a, b = P.unstack(run.params)
-    error = classification_error(fm.forward)
+    error = error_rate(fm.forward)
     ends = [float(error(p, ds.test)) for p in (a, b)]
     threshold = max(ends) + 0.02
     r = dss(
@@ -331,13 +335,11 @@ def test_threshold_on_test_error_for_a_digits_classifier():
         threshold,
         optimizer=optim.Adam(lr=1e-2),
         grid=9,
-        measure=error,
-        measure_data=ds.test,
-        measure_name="test error",
+        measure=Evaluator(error, ds.test, name="test error"),
         max_steps=300,
     )
     assert r.measure_name == "test error" and r.profile.measure is not None
-    straight = interpolate(fm.loss, a, b, ds.train, grid=9, measure=error, measure_data=ds.test)
+    straight = interpolate(fm.loss, a, b, ds.train, grid=9, measure=Evaluator(error, ds.test))
     assert float(straight.measure.max()) > threshold and r.bead_count >= 1
     n_test = ds.test[0].shape[0]
     assert torch.allclose(r.segment_max * n_test, (r.segment_max * n_test).round(), atol=1e-3)
@@ -360,9 +362,34 @@ def test_dtype_argument_moves_the_string(basin):
     loss, batch, a, b = basin
     a32, b32 = {"w": a["w"].float()}, {"w": b["w"].float()}
     batch32 = (batch[0].float(), batch[1].float())
-    r = dss(loss, a32, b32, batch32, 0.1, optimizer=FAST, dtype=torch.float64)
+    ev = Evaluator(loss, batch32, dtype=torch.float64)
+    r = dss(ev, a32, b32, threshold=0.1, optimizer=FAST)
     assert r.beads["w"].dtype == torch.float64 and r.connected
     assert a32["w"].dtype == torch.float32
+    # the same string as from float64 endpoints and a pure loss
+    ref = dss(loss, a, b, batch, 0.1, optimizer=FAST)
+    assert torch.equal(r.beads["w"], ref.beads["w"]) and r.steps == ref.steps
+
+
+@pytest.mark.parametrize("finder", FINDERS, ids=IDS)
+def test_an_evaluator_as_loss_gives_the_same_string(finder, linear_regression):
+    fm, batch, a, b = linear_regression
+    threshold = 1.5 * max(float(fm.loss(a, batch)), float(fm.loss(b, batch)))
+    plain = finder(fm.loss, a, b, batch, threshold)
+    given = finder(
+        Evaluator.of_model(fm, batch, chunk_size=20, points_chunk=5), a, b, None, threshold
+    )
+    assert torch.allclose(plain.profile.loss, given.profile.loss, atol=1e-12, rtol=0)
+    assert given.summary() == pytest.approx(plain.summary())
+
+
+@pytest.mark.parametrize("finder", FINDERS, ids=IDS)
+def test_a_diverging_bead_is_rolled_back_and_reported(finder, basin):
+    """SGD at lr 5 throws the bead off in a few steps: it keeps its last finite point."""
+    loss, batch, a, b = basin
+    r = finder(loss, a, b, batch, 0.1, optimizer=optim.SGD(lr=5.0))
+    assert not r.connected and r.reason == "diverged" and r.bead_count == 1
+    assert bool(torch.isfinite(r.beads["w"]).all()) and 0 < r.steps < 100
 
 
 @pytest.mark.slow

@@ -13,10 +13,10 @@ from landscape import params as P
 from landscape.connect import (
     CONNECTED,
     NOT_CONNECTED,
-    classification_error,
     interpolate,
     linear_path,
 )
+from landscape.evaluate import Evaluator, error_rate
 from landscape.functional import FunctionalModel
 
 
@@ -38,7 +38,7 @@ def classifier():
 
 def test_batched_profile_equals_point_by_point_loop(classifier):
     fm, batch, a, b = classifier
-    err = classification_error(fm.forward)
+    err = error_rate(fm.forward)
     r = interpolate(fm.loss, a, b, batch, grid=11, measure=err)
     for i, t in enumerate(r.t.tolist()):
         point = {k: (1 - t) * a[k] + t * b[k] for k in a}
@@ -54,8 +54,51 @@ def test_batched_profile_equals_point_by_point_loop(classifier):
 def test_chunked_data_and_points_give_the_same_profile(classifier):
     fm, batch, a, b = classifier
     whole = interpolate(fm.loss, a, b, batch, grid=9)
-    chunked = interpolate(fm.loss, a, b, batch, grid=9, chunk_size=7, points_chunk=4)
+    chunked = interpolate(Evaluator(fm.loss, batch, chunk_size=7, points_chunk=4), a, b, grid=9)
     assert torch.allclose(whole.loss, chunked.loss, atol=1e-12, rtol=0)
+
+
+def test_an_evaluator_as_loss_equals_the_pure_loss_with_its_data(classifier):
+    fm, batch, a, b = classifier
+    plain = interpolate(fm.loss, a, b, batch, grid=7, measure=error_rate(fm.forward))
+    ev = Evaluator.of_model(fm, batch)
+    given = interpolate(ev, a, b, grid=7, measure=Evaluator.of_model(fm, batch, "error"))
+    assert torch.equal(plain.loss, given.loss) and torch.equal(plain.measure, given.measure)
+    assert given.measure_name == "error" and plain.summary() == given.summary()
+
+
+def test_a_bare_measure_is_evaluated_on_the_loss_data_and_an_evaluator_on_its_own(classifier):
+    fm, (x, y), a, b = classifier
+    train, test = (x[:25], y[:25]), (x[25:], y[25:])
+    err = error_rate(fm.forward)
+    on_train = interpolate(fm.loss, a, b, train, grid=5, measure=err)
+    on_test = interpolate(fm.loss, a, b, train, grid=5, measure=Evaluator(err, test, name="test"))
+    assert torch.equal(on_train.loss, on_test.loss)
+    for r, (xs, ys) in ((on_train, train), (on_test, test)):
+        ref = [float(err({k: (1 - t) * a[k] + t * b[k] for k in a}, (xs, ys))) for t in r.t]
+        assert r.measure.tolist() == pytest.approx(ref, abs=1e-12)
+    assert (on_train.measure_name, on_test.measure_name) == ("error", "test")
+    # a lambda is named "measure"; no measure reports the loss itself
+    lam = interpolate(fm.loss, a, b, train, grid=5, measure=lambda p, bt: 2 * fm.loss(p, bt))
+    assert lam.measure_name == "measure"
+    assert interpolate(fm.loss, a, b, train, grid=5).measure is None
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda fm, batch, a, b: interpolate(fm.loss, a, b), "needs its data"),
+        (lambda fm, batch, a, b: interpolate(Evaluator(fm.loss, batch), a, b, batch), "not both"),
+        (lambda fm, batch, a, b: linear_path(Evaluator(fm.loss, batch), a, b, 0.5), "number"),
+        (lambda fm, batch, a, b: interpolate(fm.loss, a, b, batch, measure=3), "measure"),
+        (lambda fm, batch, a, b: linear_path(fm.loss, a, b, batch), "threshold"),
+    ],
+    ids=["no-data", "data-twice", "threshold-as-data", "bad-measure", "no-threshold"],
+)
+def test_objective_and_measure_mistakes_are_one_line(classifier, call, match):
+    with pytest.raises(LandscapeError, match=match) as info:
+        call(*classifier)
+    assert "\n" not in str(info.value)
 
 
 def test_barrier_formulas(classifier):
@@ -134,8 +177,10 @@ def test_dtype_argument_casts_endpoints_and_data(classifier):
     a32 = {k: v.float() for k, v in a.items()}
     b32 = {k: v.float() for k, v in b.items()}
     x, y = batch
-    r = interpolate(fm.loss, a32, b32, (x.float(), y), grid=5, dtype=torch.float64)
+    ev = Evaluator(fm.loss, (x.float(), y), dtype=torch.float64)
+    r = interpolate(ev, a32, b32, grid=5)
     assert r.loss.dtype == torch.float64
+    assert r.loss.tolist() == pytest.approx(interpolate(fm.loss, a, b, batch, grid=5).loss.tolist())
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,10 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .._errors import LandscapeError
+from .._validate import check_endpoints, check_int
+from ..evaluate import Evaluator, PureFn, objective_and_measure
 from ..functional import Data
 from ..params import Params
-from ._common import LossFn, check_endpoints, check_int
 from .interpolate import Interpolation, interpolate
 
 __all__ = [
@@ -342,45 +343,34 @@ def weight_matching(
 
 
 def align_and_interpolate(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
+    data: Data | None = None,
     grid: int = 51,
     max_sweeps: int = 100,
     seed: int = 0,
     restarts: int = 1,
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
+    measure: Evaluator | PureFn | None = None,
     layers: Sequence[str] | None = None,
 ) -> AlignmentReport:
     """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
 
     Args:
-        loss: pure ``loss(params, batch) -> scalar``.
+        loss: a pure ``loss(params, batch) -> scalar`` with its ``data``, or an
+            :class:`~landscape.evaluate.Evaluator` (then leave ``data`` out).
         a, b: MLP params of one architecture (not modified).
-        data: data for the loss.
-        grid, measure, measure_data, measure_name, chunk_size, points_chunk: as in
-            :func:`~landscape.connect.interpolate`.
+        data: data for a pure ``loss``.
+        grid, measure: as in :func:`~landscape.connect.interpolate`.
         max_sweeps, seed, restarts, layers: as in :func:`weight_matching`.
 
     Returns:
         :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
     """
+    objective, measure = objective_and_measure(loss, data, measure)
     alignment = weight_matching(
         a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts, layers=layers
     )
-    kwargs = dict(
-        grid=grid,
-        measure=measure,
-        measure_data=measure_data,
-        measure_name=measure_name,
-        chunk_size=chunk_size,
-        points_chunk=points_chunk,
-    )
-    before = interpolate(loss, a, b, data, **kwargs)
-    after = interpolate(loss, a, alignment.params, data, **kwargs)
+    before = interpolate(objective, a, b, grid=grid, measure=measure)
+    after = interpolate(objective, a, alignment.params, grid=grid, measure=measure)
     return AlignmentReport(alignment=alignment, before=before, after=after)

@@ -14,7 +14,6 @@ curve, its maximum against the threshold, and its normalized length
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,27 +22,14 @@ from torch import Tensor
 from torch.func import grad, vmap
 
 from .._errors import LandscapeError
-from ..ensemble import batch_order
-from ..functional import Batch, Data, dataset_mean
-from ..optim import Adam, Optimizer
+from .._validate import check_endpoints, check_int
+from ..ensemble import minibatches
+from ..evaluate import Evaluator, PureFn
+from ..functional import Batch, Data
+from ..optim import Optimizer
 from ..params import Params, stack
-from ._common import (
-    CONNECTED,
-    NOT_CONNECTED,
-    LossFn,
-    Objective,
-    PathResult,
-    Profile,
-    check_alpha,
-    check_batch_size,
-    check_endpoint_levels,
-    check_endpoints,
-    check_int,
-    check_optimizer,
-    check_positive,
-    normalized_lengths,
-    prepare,
-)
+from .records import PathResult, Profile, path_result
+from .string import BeadTraining, grid_ts, normalized_lengths, prepare_training, values_at
 
 __all__ = ["bezier", "bezier_points"]
 
@@ -76,12 +62,107 @@ def bezier_points(
     return out
 
 
+def _train_control(
+    training: BeadTraining,
+    ends: tuple[Params, Params],
+    theta: Params,
+    ts: Tensor,
+    steps: int,
+    t_per_step: int,
+    seed: int,
+) -> tuple[Params, int, list[dict[str, Any]]]:
+    """Garipov et al.'s training of the control point: ``(θ, steps taken, log)``.
+
+    Each step draws ``t_per_step`` values ``t ~ U(0, 1)`` (seeded) and descends the mean loss
+    of those curve points; it stops at a non-finite step (the last finite ``θ`` is kept), or
+    once the measure's grid maximum is at or below the target (checked every
+    ``check_every`` steps; never when it is 0).
+    """
+    a, b = ends
+    objective, optimizer, check_every = training.objective, training.optimizer, training.check_every
+    vloss = vmap(objective.fn, in_dims=(0, None))
+
+    def curve_loss(ctrl: Params, tt: Tensor, batch: Batch) -> Tensor:
+        return vloss(bezier_points(a, ctrl, b, tt), batch).mean()
+
+    gen = torch.Generator().manual_seed(int(seed))
+    batches = None
+    if training.batch_size is not None:
+        batches = minibatches(objective.data, training.batch_size, seed)
+    state = optimizer.init(theta)
+    log: list[dict[str, Any]] = []
+    taken = 0
+    for step in range(steps):
+        tt = torch.rand(t_per_step, generator=gen, dtype=torch.float64).to(ts.device, ts.dtype)
+        if batches is None:
+            g = objective.mean_of(lambda p, bt, tt=tt: grad(curve_loss)(p, tt, bt), theta)
+        else:
+            g = grad(curve_loss)(theta, tt, next(batches))
+        new = optimizer.update(g, state, theta)
+        if not all(bool(torch.isfinite(v).all()) for v in new[0].values()):
+            log.append({"event": "diverged", "step": step})
+            break
+        theta, state = new
+        taken = step + 1
+        if check_every and taken % check_every == 0:
+            peak = float(training.measure.points(bezier_points(a, theta, b, ts)).max())
+            log.append({"event": "check", "step": taken, "max": peak})
+            if peak <= training.target:
+                break
+    return theta, taken, log
+
+
+def _curve_result(
+    training: BeadTraining,
+    points: tuple[Params, Params, Params],
+    ts: Tensor,
+    threshold: float,
+    length_points: int,
+    steps: int,
+    log: list[dict[str, Any]],
+) -> PathResult:
+    """The record of the curve through ``points = (θ_A, θ, θ_B)``: grid profile, fine length."""
+    a, theta, b = points
+    objective, measure = training.objective, training.measure
+    curve = bezier_points(a, theta, b, ts)
+    loss_t, measure_t = values_at(objective, measure, curve)
+    peak, idx = (loss_t if measure_t is None else measure_t).max(dim=0)
+    fine = bezier_points(a, theta, b, torch.linspace(0.0, 1.0, length_points, dtype=ts.dtype))
+    grid_cum, _ = normalized_lengths(curve)
+    bead_loss, bead_measure = values_at(objective, measure, stack([a, b]))
+    profile = Profile(
+        s=ts,
+        distance=grid_cum,
+        loss=loss_t,
+        measure=measure_t,
+        bead_s=ts.new_tensor([0.0, 1.0]),
+        bead_distance=grid_cum[[0, -1]],
+        bead_loss=bead_loss,
+        bead_measure=bead_measure,
+        measure_name=measure.name,
+    )
+    diverged = any(e["event"] == "diverged" for e in log)
+    return path_result(
+        "bezier",
+        threshold,
+        stack([a, theta, b]),
+        peak.reshape(1),
+        ts[idx].reshape(1),
+        normalized_lengths(fine),
+        profile,
+        "diverged" if diverged else "max_steps",
+        steps=steps,
+        depth=0,
+        log=log,
+    )
+
+
 def bezier(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
-    threshold: float,
+    data: Data | None = None,
+    threshold: float | None = None,
     *,
     control: Mapping[str, Tensor] | None = None,
     steps: int = 2_000,
@@ -93,13 +174,7 @@ def bezier(
     check_every: int = 50,
     grid: int = 65,
     length_points: int = 257,
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    measure: Evaluator | PureFn | None = None,
 ) -> PathResult:
     """Train a quadratic Bezier curve between ``θ_A`` and ``θ_B`` (Garipov et al. 2018).
 
@@ -110,9 +185,10 @@ def bezier(
     maximum is ``≤ α·L0``.
 
     Args:
-        loss: pure ``loss(params, batch) -> scalar``.
+        loss: a pure ``loss(params, batch) -> scalar`` with its ``data``, or an
+            :class:`~landscape.evaluate.Evaluator` (then leave ``data`` out).
         a, b: the endpoints (not modified, never moved).
-        data: training data (``(x, y)`` or an iterable of batches).
+        data: training data for a pure ``loss`` (``(x, y)`` or an iterable of batches).
         threshold: ``L0 > 0``; ``connected`` says whether the curve stays in ``Ω(L0)``.
         control: initial control point (default the midpoint).
         steps: most optimiser steps.
@@ -124,8 +200,7 @@ def bezier(
         check_every: steps between checks (``0`` never stops early).
         grid: ``t`` values on which the profile and the maximum are evaluated.
         length_points: points of the polyline that approximates the curve's length.
-        measure, measure_data, measure_name, chunk_size, points_chunk, device, dtype: as
-            in :func:`~landscape.connect.dss`.
+        measure: as in :func:`~landscape.connect.dss`.
 
     Returns:
         :class:`~landscape.connect.PathResult` with ``method="bezier"``; ``beads`` holds
@@ -135,107 +210,19 @@ def bezier(
         LandscapeError: ``threshold ≤ 0``, ``alpha ∉ (0, 1)``, endpoints from different
             architectures or above the threshold, a control point of another shape.
     """
-    check_endpoints(a, b, distinct=True)
-    threshold = check_positive("threshold", threshold)
-    alpha = check_alpha(alpha)
     check_int("steps", steps, 0)
     check_int("t_per_step", t_per_step, 1)
-    check_int("check_every", check_every, 0)
     check_int("grid", grid, 3)
     check_int("length_points", length_points, 3)
-    check_batch_size(batch_size, data)
-    optimizer = check_optimizer(Adam(lr=1e-3) if optimizer is None else optimizer)
     if control is not None:
         check_endpoints(a, control)
-    a, b, data, measure_data = prepare(a, b, data, measure_data, device, dtype)
-    obj = Objective(loss, data, measure, measure_data, measure_name, chunk_size, points_chunk)
-    check_endpoint_levels(obj, a, b, threshold)
-    first = next(iter(a.values()))
+    training, threshold, a, b = prepare_training(
+        loss, a, b, data, threshold, measure, alpha, optimizer, batch_size, check_every, 0
+    )
     if control is None:
         theta = {k: 0.5 * (a[k] + b[k]) for k in a}
     else:
-        theta = {
-            k: v.detach().to(device=first.device, dtype=first.dtype).clone()
-            for k, v in control.items()
-        }
-    ts = torch.linspace(0.0, 1.0, grid, dtype=first.dtype, device=first.device)
-    target = alpha * threshold
-
-    vloss = vmap(loss, in_dims=(0, None))
-
-    def curve_loss(ctrl: Params, tt: Tensor, batch: Batch) -> Tensor:
-        return vloss(bezier_points(a, ctrl, b, tt), batch).mean()
-
-    gen = torch.Generator().manual_seed(int(seed))
-    state = optimizer.init(theta)
-    log: list[dict[str, Any]] = []
-    epoch, pos, order = 0, 0, None
-    taken = 0
-    for step in range(steps):
-        tt = torch.rand(t_per_step, generator=gen, dtype=torch.float64).to(
-            first.device, first.dtype
-        )
-        if batch_size is None:
-            g = dataset_mean(
-                lambda p, bt, tt=tt: grad(curve_loss)(p, tt, bt), theta, data, chunk_size
-            )
-        else:
-            x_all, y_all = data
-            n = x_all.shape[0]
-            if order is None or pos + batch_size > n:
-                order = torch.as_tensor(batch_order(seed, epoch, n), device=x_all.device)
-                epoch, pos = epoch + 1, 0
-            idx = order[pos : pos + batch_size]
-            pos += batch_size
-            g = grad(curve_loss)(theta, tt, (x_all[idx], y_all[idx]))
-        new = optimizer.update(g, state, theta)
-        if not all(bool(torch.isfinite(v).all()) for v in new[0].values()):
-            log.append({"event": "diverged", "step": step})
-            break
-        theta, state = new
-        taken = step + 1
-        if check_every and taken % check_every == 0:
-            peak = float(obj.values(bezier_points(a, theta, b, ts)).max())
-            log.append({"event": "check", "step": taken, "max": peak})
-            if peak <= target:
-                break
-
-    curve = bezier_points(a, theta, b, ts)
-    loss_t, measure_t = obj.both(curve)
-    values = loss_t if measure_t is None else measure_t
-    peak, idx = values.max(dim=0)
-    fine = bezier_points(a, theta, b, torch.linspace(0.0, 1.0, length_points, dtype=first.dtype))
-    cum_all, cum_w = normalized_lengths(fine)
-    grid_cum, _ = normalized_lengths(curve)
-    ends = stack([a, b])
-    bead_loss, bead_measure = obj.both(ends)
-    connected = bool(peak <= threshold)
-    profile = Profile(
-        s=ts,
-        distance=grid_cum,
-        loss=loss_t,
-        measure=measure_t,
-        bead_s=ts.new_tensor([0.0, 1.0]),
-        bead_distance=grid_cum[[0, -1]],
-        bead_loss=bead_loss,
-        bead_measure=bead_measure,
-        measure_name=obj.measure_name,
-    )
-    diverged = any(e["event"] == "diverged" for e in log)
-    return PathResult(
-        method="bezier",
-        threshold=threshold,
-        beads=stack([a, theta, b]),
-        segment_max=peak.reshape(1),
-        segment_argmax=ts[idx].reshape(1),
-        length=float(cum_all[-1]),
-        length_weights=float(cum_w[-1]) if cum_w is not None else math.nan,
-        connected=connected,
-        status=CONNECTED if connected else NOT_CONNECTED,
-        reason=None if connected else ("diverged" if diverged else "max_steps"),
-        profile=profile,
-        steps=taken,
-        depth=0,
-        measure_name=obj.measure_name,
-        log=tuple(log),
-    )
+        theta = {k: v.clone() for k, v in training.objective.prepare(control).items()}
+    ts = grid_ts(grid, next(iter(a.values())))
+    theta, taken, log = _train_control(training, (a, b), theta, ts, steps, t_per_step, seed)
+    return _curve_result(training, (a, theta, b), ts, threshold, length_points, taken, log)

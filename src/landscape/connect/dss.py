@@ -18,9 +18,10 @@ The curvature of the level set is measured by the normalized geodesic length
 only; Freeman & Bruna's figures use weights only) and by the number of beads needed.
 
 The threshold may be put on any scalar measure, not just the loss the beads descend: give
-``measure`` (e.g. :func:`~landscape.connect.classification_error`) and ``measure_data``
-(e.g. the test split) to reproduce thresholds "in terms of test error". Segment maxima are
-taken on a grid of ``grid`` values of ``t`` per segment, evaluated in one batched pass.
+``measure`` as an :class:`~landscape.evaluate.Evaluator` (e.g. of
+:func:`~landscape.evaluate.error_rate` on the test split) to reproduce thresholds "in
+terms of test error". Segment maxima are taken on a grid of ``grid`` values of ``t`` per
+segment, evaluated in one batched pass.
 
 A search that stops at a limit (depth, beads, training steps) reports
 ``"not connected within limits"``: a failure of the search, not a proof that ``Ω(L0)`` is
@@ -29,33 +30,21 @@ disconnected.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from .._errors import check_choice
+from .._validate import check_int, check_positive
+from ..evaluate import Evaluator, PureFn
 from ..functional import Data
-from ..optim import Adam, Optimizer
+from ..optim import Optimizer
 from ..params import Params, flatten, lerp, stack, unflatten
-from ._common import (
-    LossFn,
-    Objective,
-    PathResult,
-    check_alpha,
-    check_batch_size,
-    check_endpoint_levels,
-    check_endpoints,
-    check_int,
-    check_optimizer,
-    check_positive,
-    descend,
-    finish,
-    grid_ts,
-    prepare,
-    scan_segments,
-)
+from .records import PathResult
+from .string import BeadTraining, descend, finish, grid_ts, prepare_training, scan_segments
 
 __all__ = ["dss", "dss_constrained"]
 
@@ -63,26 +52,67 @@ InsertAt = Literal["argmax", "midpoint"]
 Constraint = Literal["spring", "equidistant", "none"]
 
 
-def _check_common(
-    loss: LossFn,
-    a: Mapping[str, Tensor],
-    b: Mapping[str, Tensor],
-    data: Data,
-    threshold: float,
-    alpha: float,
+# ---------------------------------------------------------------- one search, two orders
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The validated settings of one DSS search, shared by the greedy and constrained loops."""
+
+    training: BeadTraining
+    threshold: float
+    ts: Tensor
+    insert_at: str
+    max_depth: int
+    max_beads: int
+    max_steps: int
+    max_total_steps: int | None
+
+    def budget(self, steps: int) -> int:
+        """Steps the next bead (or round) may take after ``steps`` spent."""
+        if self.max_total_steps is None:
+            return self.max_steps
+        return min(self.max_steps, self.max_total_steps - steps)
+
+    def limit(self, depth: int, beads: int, budget: int) -> str | None:
+        """The limit that forbids a split at ``depth`` making ``beads`` inner beads (or None)."""
+        if depth >= self.max_depth:
+            return "max_depth"
+        if beads > self.max_beads:
+            return "max_beads"
+        if budget <= 0 < self.max_steps:
+            return "max_total_steps"
+        return None
+
+    def failure(self, diverged: bool, budget: int) -> str:
+        """Why a trained bead stayed above the threshold."""
+        if diverged:
+            return "diverged"
+        return "max_steps" if budget >= self.max_steps else "max_total_steps"
+
+    def split_at(self, t_max: Tensor) -> float:
+        """Where a segment is split: its argmax ``t*`` or its midpoint."""
+        return float(t_max) if self.insert_at == "argmax" else 0.5
+
+    def result(
+        self, method: str, beads: Mapping[str, Tensor], reason: str | None, **extra: Any
+    ) -> PathResult:
+        """The final record of the string (one batched scan)."""
+        t = self.training
+        return finish(
+            method, self.threshold, t.objective, t.measure, beads, self.ts, reason, **extra
+        )
+
+
+def _limits(
     insert_at: str,
     grid: int,
     max_depth: int,
     max_beads: int,
     max_steps: int,
     max_total_steps: int | None,
-    optimizer: Optimizer | None,
-    batch_size: int | None,
-    check_every: int,
-) -> tuple[float, float, Optimizer]:
-    check_endpoints(a, b, distinct=True)
-    threshold = check_positive("threshold", threshold)
-    alpha = check_alpha(alpha)
+) -> tuple[str, int, int, int, int | None]:
+    """Validate the DSS-only options: where to split and the limits (``grid`` is checked)."""
     check_choice("insert_at", insert_at, ("argmax", "midpoint"))
     check_int("grid", grid, 3)
     check_int("max_depth", max_depth, 0)
@@ -90,24 +120,18 @@ def _check_common(
     check_int("max_steps", max_steps, 0)
     if max_total_steps is not None:
         check_int("max_total_steps", max_total_steps, 0)
-    check_int("check_every", check_every, 1)
-    check_batch_size(batch_size, data)
-    optimizer = check_optimizer(Adam(lr=1e-3) if optimizer is None else optimizer)
-    return threshold, alpha, optimizer
+    return insert_at, max_depth, max_beads, max_steps, max_total_steps
 
 
-def _failure(diverged: bool, budget: int, max_steps: int) -> str:
-    if diverged:
-        return "diverged"
-    return "max_steps" if budget >= max_steps else "max_total_steps"
+# ---------------------------------------------------------------- greedy
 
 
 def dss(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
-    threshold: float,
+    data: Data | None = None,
+    threshold: float | None = None,
     *,
     alpha: float = 0.95,
     insert_at: InsertAt = "argmax",
@@ -120,13 +144,7 @@ def dss(
     batch_size: int | None = None,
     seed: int = 0,
     check_every: int = 10,
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    measure: Evaluator | PureFn | None = None,
 ) -> PathResult:
     """Greedy Dynamic String Sampling (Freeman & Bruna 2017, Algorithm 1).
 
@@ -138,11 +156,14 @@ def dss(
     visited. The search stops at the first limit hit; the result says which.
 
     Args:
-        loss: pure ``loss(params, batch) -> scalar`` the beads descend (e.g.
-            ``FunctionalModel(m, loss="mae").loss``); also the measure by default.
+        loss: what the beads descend: a pure ``loss(params, batch) -> scalar`` (e.g.
+            ``FunctionalModel(m, loss="mae").loss``) with its ``data``, or an
+            :class:`~landscape.evaluate.Evaluator` that holds its data, chunking, device and
+            dtype (then leave ``data`` out). Also the measure by default.
         a, b: the endpoints ``θ_A``, ``θ_B``: params of one model each, both in ``Ω(L0)``
-            (not modified).
-        data: training data for ``loss``: ``(x, y)`` tensors or an iterable of batches.
+            (not modified; moved to the evaluator's device and dtype when it sets them).
+        data: training data for a pure ``loss``: ``(x, y)`` tensors or an iterable of
+            batches.
         threshold: ``L0 > 0``, the level of the level set.
         alpha: beads are trained down to ``alpha · L0``; ``0 < alpha < 1``.
         insert_at: ``"argmax"`` (Freeman & Bruna) or ``"midpoint"``.
@@ -159,13 +180,10 @@ def dss(
             full-batch gradients.
         seed: minibatch order; bead ``k`` (in insertion order) uses ``seed + k``.
         check_every: steps between checks of the measure during a bead's training.
-        measure: pure function whose dataset mean is thresholded (default ``loss``), e.g.
-            :func:`~landscape.connect.classification_error`; must work under ``vmap``.
-        measure_data: data for the measure (default ``data``), e.g. the test split.
-        measure_name: label of the measure in results and plots.
-        chunk_size: rows per chunk in dataset means (memory).
-        points_chunk: parameter points per batched evaluation (memory).
-        device, dtype: move the endpoints (and tensor data) first; default: as they are.
+        measure: what the threshold is checked on: ``None`` (the loss), a pure function
+            evaluated on the loss's data, or an :class:`~landscape.evaluate.Evaluator` with
+            its own data and name (e.g. ``Evaluator.of_model(fm, test, measure="error")``);
+            must work under ``vmap``.
 
     Returns:
         :class:`~landscape.connect.PathResult` with ``method="dss"``: the beads, each
@@ -176,68 +194,33 @@ def dss(
         LandscapeError: ``threshold ≤ 0``, ``alpha ∉ (0, 1)``, endpoints from different
             architectures or above the threshold, an unknown ``insert_at``, bad limits.
     """
-    threshold, alpha, optimizer = _check_common(
-        loss,
-        a,
-        b,
-        data,
-        threshold,
-        alpha,
-        insert_at,
-        grid,
-        max_depth,
-        max_beads,
-        max_steps,
-        max_total_steps,
-        optimizer,
-        batch_size,
-        check_every,
+    limits = _limits(insert_at, grid, max_depth, max_beads, max_steps, max_total_steps)
+    training, threshold, a, b = prepare_training(
+        loss, a, b, data, threshold, measure, alpha, optimizer, batch_size, check_every
     )
-    a, b, data, measure_data = prepare(a, b, data, measure_data, device, dtype)
-    obj = Objective(loss, data, measure, measure_data, measure_name, chunk_size, points_chunk)
-    check_endpoint_levels(obj, a, b, threshold)
-    ts = grid_ts(grid, next(iter(a.values())))
-    target = alpha * threshold
-
+    search = _Search(training, threshold, grid_ts(grid, next(iter(a.values()))), *limits)
     beads: list[Params] = [a, b]
     depths = [0]  # depth of each segment
     log: list[dict[str, Any]] = []
-    steps, inserted, i = 0, 0, 0
+    steps, i = 0, 0
     reason: str | None = None
     while i < len(beads) - 1:
-        best, arg = scan_segments(obj, stack(beads[i : i + 2]), ts)
+        best, arg = scan_segments(search.training.measure, stack(beads[i : i + 2]), search.ts)
         peak = float(best[0])
-        if peak <= threshold:
+        if peak <= search.threshold:
             i += 1
             continue
-        d = depths[i]
-        if d >= max_depth:
-            reason = "max_depth"
-        elif len(beads) - 2 >= max_beads:
-            reason = "max_beads"
-        budget = max_steps if max_total_steps is None else min(max_steps, max_total_steps - steps)
-        if reason is None and budget <= 0 < max_steps:
-            reason = "max_total_steps"
+        d, budget = depths[i], search.budget(steps)
+        reason = search.limit(d, len(beads) - 1, budget)
         if reason is not None:
             log.append({"event": "limit", "reason": reason, "segment": i, "depth": d, "max": peak})
             break
-        t = float(arg[0]) if insert_at == "argmax" else 0.5
-        start = lerp(beads[i], beads[i + 1], t)
-        res = descend(
-            obj,
-            stack([start]),
-            torch.ones(1, dtype=torch.bool, device=ts.device),
-            target,
-            optimizer,
-            budget,
-            check_every,
-            batch_size,
-            seed + inserted,
-        )
+        t = search.split_at(arg[0])
+        start = stack([lerp(beads[i], beads[i + 1], t)])
+        trainable = torch.ones(1, dtype=torch.bool, device=search.ts.device)
+        res = descend(search.training, start, trainable, budget, seed + len(beads) - 2)
         steps += res.steps
-        inserted += 1
-        bead = {k: v[0] for k, v in res.params.items()}
-        beads.insert(i + 1, bead)
+        beads.insert(i + 1, {k: v[0] for k, v in res.params.items()})
         depths[i : i + 1] = [d + 1, d + 1]
         value = float(res.values[0])
         log.append(
@@ -251,11 +234,14 @@ def dss(
                 "steps": res.steps,
             }
         )
-        if not value <= threshold:
-            reason = _failure(bool(res.diverged[0]), budget, max_steps)
+        if not value <= search.threshold:
+            reason = search.failure(bool(res.diverged[0]), budget)
             log.append({"event": "limit", "reason": reason, "segment": i + 1, "value": value})
             break
-    return finish("dss", threshold, obj, stack(beads), ts, reason, steps, max(depths), log)
+    return search.result("dss", stack(beads), reason, steps=steps, depth=max(depths), log=log)
+
+
+# ---------------------------------------------------------------- constrained
 
 
 def _spring_grad(beads: Mapping[str, Tensor], zeta: float) -> Params:
@@ -297,12 +283,40 @@ def _project_equidistant(beads: Mapping[str, Tensor], active: Tensor) -> Params:
     return unflatten(out, {k: v[0] for k, v in beads.items()})
 
 
+def _constraint(
+    constraint: str, spring: float
+) -> tuple[Callable[[Params], Params] | None, Callable[[Params, Tensor], Params] | None]:
+    """``(extra_grad, project)`` of a constraint: the spring's gradient or the projection."""
+    check_choice("constraint", constraint, ("spring", "equidistant", "none"))
+    extra_grad = (lambda p: _spring_grad(p, spring)) if constraint == "spring" and spring else None
+    project = _project_equidistant if constraint == "equidistant" else None
+    return extra_grad, project
+
+
+def _split(search: _Search, beads: Params, split: Tensor, arg: Tensor) -> tuple[Params, Tensor]:
+    """The string with a new bead in every ``split`` segment, and the ``(E',)`` new-bead mask."""
+    e = int(split.shape[0]) + 1
+    points: list[Params] = []
+    is_new: list[bool] = []
+    for i in range(e - 1):
+        left = {k: v[i] for k, v in beads.items()}
+        points.append(left)
+        is_new.append(False)
+        if bool(split[i]):
+            right = {k: v[i + 1] for k, v in beads.items()}
+            points.append(lerp(left, right, search.split_at(arg[i])))
+            is_new.append(True)
+    points.append({k: v[-1] for k, v in beads.items()})
+    is_new.append(False)
+    return stack(points), torch.tensor(is_new, device=search.ts.device)
+
+
 def dss_constrained(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
-    threshold: float,
+    data: Data | None = None,
+    threshold: float | None = None,
     *,
     alpha: float = 0.95,
     alpha1: float = 0.1,
@@ -318,13 +332,7 @@ def dss_constrained(
     batch_size: int | None = None,
     seed: int = 0,
     check_every: int = 10,
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    measure: Evaluator | PureFn | None = None,
 ) -> PathResult:
     """Constrained (breadth-first) Dynamic String Sampling (Freeman & Bruna 2017).
 
@@ -347,8 +355,7 @@ def dss_constrained(
 
     Args:
         loss, a, b, data, threshold, alpha, insert_at, grid, max_beads, max_steps,
-            max_total_steps, optimizer, batch_size, seed, check_every, measure,
-            measure_data, measure_name, chunk_size, points_chunk, device, dtype: as in
+            max_total_steps, optimizer, batch_size, seed, check_every, measure: as in
             :func:`dss` (``max_steps`` is per round; ``seed + round`` orders minibatches).
         alpha1: split tolerance ``α1 ≥ 0`` above the current level; ``0`` splits every pair
             that rises above the beads' own level ``α·L0``, large values split only pairs
@@ -365,104 +372,49 @@ def dss_constrained(
         LandscapeError: as :func:`dss`, and ``alpha1 < 0``, ``spring < 0`` or an unknown
             ``constraint``.
     """
-    threshold, alpha, optimizer = _check_common(
-        loss,
-        a,
-        b,
-        data,
-        threshold,
-        alpha,
-        insert_at,
-        grid,
-        max_depth,
-        max_beads,
-        max_steps,
-        max_total_steps,
-        optimizer,
-        batch_size,
-        check_every,
-    )
     alpha1 = check_positive("alpha1", alpha1, strict=False)
     spring = check_positive("spring", spring, strict=False)
-    check_choice("constraint", constraint, ("spring", "equidistant", "none"))
-    a, b, data, measure_data = prepare(a, b, data, measure_data, device, dtype)
-    obj = Objective(loss, data, measure, measure_data, measure_name, chunk_size, points_chunk)
-    check_endpoint_levels(obj, a, b, threshold)
-    ts = grid_ts(grid, next(iter(a.values())))
-    target = alpha * threshold
-    split_level = min(threshold, (1.0 + alpha1) * target)
-    extra_grad = (lambda p: _spring_grad(p, spring)) if constraint == "spring" and spring else None
-    project = _project_equidistant if constraint == "equidistant" else None
-
+    extra_grad, project = _constraint(constraint, spring)
+    limits = _limits(insert_at, grid, max_depth, max_beads, max_steps, max_total_steps)
+    training, threshold, a, b = prepare_training(
+        loss, a, b, data, threshold, measure, alpha, optimizer, batch_size, check_every
+    )
+    search = _Search(training, threshold, grid_ts(grid, next(iter(a.values()))), *limits)
+    split_level = min(search.threshold, (1.0 + alpha1) * search.training.target)
     beads = stack([a, b])
     log: list[dict[str, Any]] = []
     steps, rounds = 0, 0
     reason: str | None = None
     while True:
-        best, arg = scan_segments(obj, beads, ts)
+        best, arg = scan_segments(search.training.measure, beads, search.ts)
         split = best > split_level
         if not bool(split.any()):
             break
-        e = int(best.shape[0]) + 1
-        n_new = int(split.sum())
-        budget = max_steps if max_total_steps is None else min(max_steps, max_total_steps - steps)
-        if rounds >= max_depth:
-            reason = "max_depth"
-        elif e - 2 + n_new > max_beads:
-            reason = "max_beads"
-        elif budget <= 0 < max_steps:
-            reason = "max_total_steps"
+        n_new, budget = int(split.sum()), search.budget(steps)
+        reason = search.limit(rounds, int(best.shape[0]) - 1 + n_new, budget)
         if reason is not None:
             log.append({"event": "limit", "reason": reason, "round": rounds, "split": n_new})
             break
-        points: list[Params] = []
-        is_new: list[bool] = []
-        for i in range(e - 1):
-            left = {k: v[i] for k, v in beads.items()}
-            points.append(left)
-            is_new.append(False)
-            if bool(split[i]):
-                right = {k: v[i + 1] for k, v in beads.items()}
-                t = float(arg[i]) if insert_at == "argmax" else 0.5
-                points.append(lerp(left, right, t))
-                is_new.append(True)
-        points.append({k: v[-1] for k, v in beads.items()})
-        is_new.append(False)
-        beads = stack(points)
-        e = len(points)
-        inner = torch.zeros(e, dtype=torch.bool, device=ts.device)
-        inner[1:-1] = True
+        beads, is_new = _split(search, beads, split, arg)
         if project is not None:
-            beads = project(beads, torch.tensor(is_new, device=ts.device))
-        res = descend(
-            obj,
-            beads,
-            inner,
-            target,
-            optimizer,
-            budget,
-            check_every,
-            batch_size,
-            seed + rounds,
-            extra_grad=extra_grad,
-            project=project,
-        )
-        beads = res.params
-        steps += res.steps
-        rounds += 1
+            beads = project(beads, is_new)
+        inner = torch.ones_like(is_new)
+        inner[[0, -1]] = False
+        res = descend(search.training, beads, inner, budget, seed + rounds, extra_grad, project)
+        beads, steps, rounds = res.params, steps + res.steps, rounds + 1
         worst = float(res.values[1:-1].max())
         log.append(
             {
                 "event": "round",
                 "round": rounds,
                 "inserted": n_new,
-                "beads": e - 2,
+                "beads": int(is_new.shape[0]) - 2,
                 "steps": res.steps,
                 "worst_bead": worst,
             }
         )
-        if not worst <= threshold:
-            reason = _failure(bool(res.diverged.any()), budget, max_steps)
+        if not worst <= search.threshold:
+            reason = search.failure(bool(res.diverged.any()), budget)
             log.append({"event": "limit", "reason": reason, "round": rounds, "value": worst})
             break
-    return finish("dss-constrained", threshold, obj, beads, ts, reason, steps, rounds, log)
+    return search.result("dss-constrained", beads, reason, steps=steps, depth=rounds, log=log)

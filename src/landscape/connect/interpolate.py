@@ -25,22 +25,12 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError
-from .._validate import check_pure_function
+from .._validate import check_endpoints, check_int, check_positive
+from ..evaluate import Evaluator, PureFn, objective_and_measure
 from ..functional import Data
 from ..params import lerp, stack
-from ._common import (
-    CONNECTED,
-    NOT_CONNECTED,
-    LossFn,
-    Objective,
-    PathResult,
-    Profile,
-    check_endpoints,
-    check_int,
-    check_positive,
-    normalized_lengths,
-    prepare,
-)
+from .records import PathResult, Profile, path_result
+from .string import normalized_lengths, values_at
 
 __all__ = ["Interpolation", "interpolate", "linear_path"]
 
@@ -103,38 +93,32 @@ def _barriers(t: Tensor, values: Tensor, end_a: float, end_b: float) -> tuple[fl
 
 
 def interpolate(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
+    data: Data | None = None,
     grid: int = 51,
     t_range: tuple[float, float] = (0.0, 1.0),
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    measure: Evaluator | PureFn | None = None,
 ) -> Interpolation:
     """Loss profile along ``θ(t) = (1 − t) θ_A + t θ_B``, all ``t`` in one batched pass.
 
     Args:
-        loss: pure ``loss(params, batch) -> scalar`` (e.g. ``FunctionalModel(m).loss``).
+        loss: a pure ``loss(params, batch) -> scalar`` (e.g. ``FunctionalModel(m).loss``)
+            with its ``data``, or an :class:`~landscape.evaluate.Evaluator` that holds its
+            data, chunking (``chunk_size``, ``points_chunk``), device and dtype (then leave
+            ``data`` out). With ``dtype=torch.float64`` the endpoints are cast first; a
+            :class:`~landscape.functional.FunctionalModel` casts its buffers (batch-norm
+            statistics) with them, so that works for any model.
         a, b: the two endpoints (params of one model each; not modified).
         data: ``(x, y)`` tensors or an iterable of such batches; the loss is its mean.
         grid: number of ``t`` values, evenly spaced over ``t_range`` (at least 2).
         t_range: ``(t_min, t_max)``; go beyond ``[0, 1]`` to see past the endpoints. The
             barriers only use points with ``0 ≤ t ≤ 1`` and the endpoints themselves.
-        measure: a second pure function to profile (e.g.
-            :func:`~landscape.connect.classification_error`), or ``None``.
-        measure_data: data for the measure (default ``data``), e.g. the test split.
-        measure_name: label for the measure (default: the function's name).
-        chunk_size: rows per chunk of the data (memory).
-        points_chunk: parameter points per batched pass (memory).
-        device, dtype: move the endpoints (and tensor data) first; default: as they are.
-            A :class:`~landscape.functional.FunctionalModel` casts its buffers (batch-norm
-            statistics) with them, so ``dtype=torch.float64`` works for any model.
+        measure: a second quantity to profile: a pure function evaluated on the loss's data
+            (e.g. :func:`~landscape.evaluate.error_rate`), an
+            :class:`~landscape.evaluate.Evaluator` with its own data (e.g. the test split),
+            or ``None``.
 
     Returns:
         :class:`Interpolation`.
@@ -151,9 +135,7 @@ def interpolate(
         >>> r.barrier, r.barrier_mean
         (0.0, 0.0)
     """
-    check_pure_function(loss, "loss")
-    if measure is not None:
-        check_pure_function(measure, "measure")
+    objective, measure = objective_and_measure(loss, data, measure)
     check_endpoints(a, b)
     grid = check_int("grid", grid, 2)
     lo, hi = (float(v) for v in t_range)
@@ -161,13 +143,11 @@ def interpolate(
         raise LandscapeError(f"t_range must be (t_min, t_max) with t_min < t_max, got {t_range!r}")
     if lo > 0.0 or hi < 1.0:
         raise LandscapeError(f"t_range must contain [0, 1] (the segment itself), got {t_range!r}")
-    a, b, data, measure_data = prepare(a, b, data, measure_data, device, dtype)
-    obj = Objective(loss, data, measure, measure_data, measure_name, chunk_size, points_chunk)
+    a, b = objective.prepare(a), objective.prepare(b)
     first = next(iter(a.values()))
     t = torch.linspace(lo, hi, grid, dtype=first.dtype, device=first.device)
-    points = lerp(a, b, t)
-    loss_t, measure_t = obj.both(points)
-    ends_loss, ends_measure = obj.both(stack([a, b]))
+    loss_t, measure_t = values_at(objective, measure, lerp(a, b, t))
+    ends_loss, ends_measure = values_at(objective, measure, stack([a, b]))
     la, lb = float(ends_loss[0]), float(ends_loss[1])
     barrier, barrier_mean, arg = _barriers(t, loss_t, la, lb)
     extra = {}
@@ -189,25 +169,19 @@ def interpolate(
         barrier=barrier,
         barrier_mean=barrier_mean,
         argmax_t=arg,
-        measure_name=obj.measure_name,
+        measure_name=measure.name,
         **extra,
     )
 
 
 def linear_path(
-    loss: LossFn,
+    loss: Evaluator | PureFn,
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
-    data: Data,
-    threshold: float,
+    data: Data | None = None,
+    threshold: float | None = None,
     grid: int = 51,
-    measure: LossFn | None = None,
-    measure_data: Data | None = None,
-    measure_name: str | None = None,
-    chunk_size: int | None = None,
-    points_chunk: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
+    measure: Evaluator | PureFn | None = None,
 ) -> PathResult:
     """The straight segment as a :class:`PathResult` (no beads; length 1), for comparison.
 
@@ -219,27 +193,12 @@ def linear_path(
     """
     check_endpoints(a, b, distinct=True)
     threshold = check_positive("threshold", threshold)
-    r = interpolate(
-        loss,
-        a,
-        b,
-        data,
-        grid=grid,
-        measure=measure,
-        measure_data=measure_data,
-        measure_name=measure_name,
-        chunk_size=chunk_size,
-        points_chunk=points_chunk,
-        device=device,
-        dtype=dtype,
-    )
-    a, b, _, _ = prepare(a, b, data, None, device, dtype)
-    beads = stack([a, b])
+    objective, measure = objective_and_measure(loss, data, measure)
+    r = interpolate(objective, a, b, grid=grid, measure=measure)
+    beads = stack([objective.prepare(a), objective.prepare(b)])
     values = r.loss if r.measure is None else r.measure
     ends_measure = [r.measure_a, r.measure_b] if r.measure is not None else [r.loss_a, r.loss_b]
     peak, idx = values.max(dim=0)
-    cum_all, cum_w = normalized_lengths(beads)
-    connected = bool(peak <= threshold)
     profile = Profile(
         s=r.t,
         distance=r.t.clone(),
@@ -251,17 +210,13 @@ def linear_path(
         bead_measure=r.t.new_tensor(ends_measure) if r.measure is not None else None,
         measure_name=r.measure_name,
     )
-    return PathResult(
-        method="linear",
-        threshold=threshold,
-        beads=beads,
-        segment_max=peak.reshape(1),
-        segment_argmax=r.t[idx].reshape(1),
-        length=float(cum_all[-1]),
-        length_weights=float(cum_w[-1]) if cum_w is not None else math.nan,
-        connected=connected,
-        status=CONNECTED if connected else NOT_CONNECTED,
-        reason=None if connected else "the straight segment rises above the threshold",
-        profile=profile,
-        measure_name=r.measure_name,
+    return path_result(
+        "linear",
+        threshold,
+        beads,
+        peak.reshape(1),
+        r.t[idx].reshape(1),
+        normalized_lengths(beads),
+        profile,
+        "the straight segment rises above the threshold",
     )
