@@ -23,6 +23,7 @@ from landscape.curvature import (
     eigenpairs,
     loss_and_gradient,
 )
+from landscape.evaluate import Evaluator
 from landscape.functional import FunctionalModel, dataset_mean, evaluate_points, model_params
 
 EPS = 1e-5  # BatchNorm1d's default
@@ -186,7 +187,7 @@ def test_float64_on_a_float32_batchnorm_model_casts_the_buffers():
     assert float(torch.linalg.eigvalsh(g).min()) >= -1e-12 * float(g.abs().max())
     # the interpolation's endpoints are the float64 losses of the hand-written model
     q = P.add(p, P.random_direction(p, seed=4), 0.5)
-    r = interpolate(fm.loss, p, q, (x, y), grid=3, dtype=torch.float64)
+    r = interpolate(Evaluator(fm.loss, (x, y), dtype=torch.float64), p, q, grid=3)
     x64, b64 = x.double(), {k: v.double() for k, v in buffers.items()}
     for end, point in ((r.loss_a, p), (r.loss_b, q)):
         ref = F.cross_entropy(
@@ -378,7 +379,7 @@ def test_frozen_tensors_are_held_fixed_for_a_plain_pure_loss():
 def test_train_mode_dense_hessian_is_not_rechunked_by_rows(monkeypatch):
     """Batch statistics depend on the chunk: a small memory budget may split tangents, never
     the rows of a train-mode model."""
-    from landscape.curvature import operator as opmod
+    from landscape.curvature import dense as opmod
 
     m = bn_model().double()
     x, y = bn_data(dtype=torch.float64)

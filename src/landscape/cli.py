@@ -17,6 +17,7 @@ from rich.table import Table
 
 from . import __version__
 from ._errors import LandscapeError
+from .runtime.executor import EXECUTORS
 
 try:  # typer >= 0.20 vendors click; its usage errors derive from TyperException
     from typer import TyperException as _UsageError
@@ -52,12 +53,14 @@ SetOpt = Annotated[
 DeviceOpt = Annotated[
     str | None, typer.Option("--device", help="Torch device: cpu (default) or cuda.")
 ]
-ExecOpt = Annotated[str, typer.Option("--executor", help="Where tasks run: serial or process.")]
+ExecOpt = Annotated[
+    str, typer.Option("--executor", help=f"Where tasks run: {', '.join(EXECUTORS)}.")
+]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", min=1, help="Processes for --executor process.")
 ]
-MnistOpt = Annotated[
-    Path | None, typer.Option("--mnist-dir", help="MNIST IDX folder (for --data mnist).")
+FullOpt = Annotated[
+    bool, typer.Option("--full/--quick", help="Paper-sized preset (--full) or the quick one.")
 ]
 NewOpt = Annotated[
     bool, typer.Option("--new", help="Start a new run instead of resuming an unfinished one.")
@@ -130,40 +133,6 @@ def _overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
     return merged
 
 
-def _run_experiment(
-    name: str,
-    size: str,
-    config: Path | None,
-    sets: list[str] | None,
-    store_path: Path,
-    executor: str,
-    workers: int | None,
-    new: bool,
-    **flags: Any,
-) -> Any:
-    from .experiments import build_config, execute
-    from .runtime.executor import make_executor
-
-    cfg = build_config(name, size, config, _overrides(sets, **flags))
-    ex = make_executor(executor, workers)
-    with _open_store(store_path) as store:
-        result = execute(name, cfg, store, ex, resume=not new)
-    _show(result)
-    return result
-
-
-def _run_tool(name: str, store_path: Path, new: bool, sets: list[str] | None, **flags: Any) -> None:
-    """A diagnostic on the user's checkpoints (no preset): flags → config → recorded run."""
-    from .experiments import execute, get_experiment
-    from .runtime.config import load_config
-    from .runtime.executor import SerialExecutor
-
-    cfg = load_config(get_experiment(name).Config, None, _overrides(sets, **flags))
-    with _open_store(store_path) as store:
-        result = execute(name, cfg, store, SerialExecutor(), resume=not new)
-    _show(result)
-
-
 def _show(result: Any) -> None:
     _note(f"run {result.run_id}{' (resumed)' if result.resumed else ''}  →  {result.folder}")
     for title, rows in result.tables.items():
@@ -174,284 +143,130 @@ def _show(result: Any) -> None:
         _note(f"figure: {fig}")
 
 
-# ---------------------------------------------------------------- demo
-@app.command()
-def demo(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    full: Annotated[bool, typer.Option("--full", help="The larger preset.")] = False,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    executor: ExecOpt = "serial",
-    workers: WorkersOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Train a small digits MLP ensemble in one batched pass, save the best, print a table."""
-    _run_experiment(
-        "demo",
-        "full" if full else "quick",
-        config,
-        set_,
-        store,
-        executor,
-        workers,
-        new,
-        device=device,
-    )
+def run_entry(
+    name: str,
+    *,
+    full: bool = False,
+    config: Path | None = None,
+    sets: list[str] | None = None,
+    store: Path = DEFAULT_STORE_PATH,
+    executor: str = "serial",
+    workers: int | None = None,
+    new: bool = False,
+    **flags: Any,
+) -> Any:
+    """Parse → call → print for one registry entry: flags set config fields, the run is
+    recorded in the store, its tables, notes and figures are printed."""
+    from .experiments import build_config, execute
+    from .runtime.executor import make_executor
+
+    values = {k: str(v) if isinstance(v, Path) else v for k, v in flags.items()}
+    cfg = build_config(name, "full" if full else "quick", config, _overrides(sets, **values))
+    with _open_store(store) as st:
+        result = execute(name, cfg, st, make_executor(executor, workers), resume=not new)
+    _show(result)
+    return result
 
 
-# ---------------------------------------------------------------- reproduce
-FullOpt = Annotated[
-    bool, typer.Option("--full/--quick", help="Paper-sized preset (--full) or the quick one.")
-]
-
-
-REPRODUCIBLE = {
-    "spinglass": "minima and saddles of the spherical 3-spin glass vs the complexity theory",
-    "choromanska": "many ReLU nets per size: test losses concentrate as size grows",
-    "dauphin": "critical points of a small MLP: loss grows with the index",
-    "freeman-bruna": "level-set connectivity by Dynamic String Sampling",
+# ---------------------------------------------------------------- commands from the registry
+_COMMON: dict[str, tuple[Any, Any]] = {
+    "config": (ConfigOpt, None),
+    "sets": (SetOpt, None),
+    "store": (StoreOpt, DEFAULT_STORE_PATH),
+    "device": (DeviceOpt, None),
+    "new": (NewOpt, False),
 }
+_PRESETS = {"full": (FullOpt, False)}
+_PARALLEL = {"executor": (ExecOpt, "serial"), "workers": (WorkersOpt, None)}
 
 
-@app.command()
-def reproduce(
-    experiment: Annotated[
-        str, typer.Argument(help="spinglass, choromanska, dauphin or freeman-bruna.")
-    ],
-    full: FullOpt = False,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    mnist_dir: Annotated[
-        Path | None,
-        typer.Option("--mnist-dir", help="choromanska: MNIST IDX folder (10×10); else digits."),
-    ] = None,
-    method: Annotated[
-        str | None, typer.Option("--method", help="freeman-bruna: dss or dss-constrained.")
-    ] = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    executor: ExecOpt = "serial",
-    workers: WorkersOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Reproduce a published result: the quick form by default, --full for the paper's size.
+def _choices(config_cls: Any, field: str) -> list[Any]:
+    """The values a config field accepts when it is a ``Literal`` (else [])."""
+    import typing
 
-    \b
-    spinglass      Choromanska et al. 2015; Auffinger, Ben Arous & Černý 2013
-    choromanska    Choromanska et al. 2015, section 6
-    dauphin        Dauphin et al. 2014
-    freeman-bruna  Freeman & Bruna 2017
-    """
-    from ._errors import check_choice
+    info = config_cls.model_fields.get(field)
+    if info is None:
+        return []
+    ann = info.annotation
+    parts = [ann] if typing.get_origin(ann) is typing.Literal else typing.get_args(ann)
+    lits = [a for a in parts if typing.get_origin(a) is typing.Literal]
+    return [v for lit in lits for v in typing.get_args(lit)]
 
-    check_choice("experiment", experiment, REPRODUCIBLE)
-    flags: dict[str, Any] = {"device": device}
-    if mnist_dir is not None:
-        if experiment != "choromanska":
-            raise LandscapeError("--mnist-dir applies to `reproduce choromanska` only")
-        flags["mnist_dir"] = str(mnist_dir)
-    if method is not None:
-        if experiment != "freeman-bruna":
-            raise LandscapeError("--method applies to `reproduce freeman-bruna` only")
-        flags["method"] = method
-    _run_experiment(
-        experiment,
-        "full" if full else "quick",
-        config,
-        set_,
-        store,
-        executor,
-        workers,
-        new,
-        **flags,
+
+def _option_param(opt: Any, config_cls: Any) -> tuple[Any, Any]:
+    choices = _choices(config_cls, opt.field)
+    help_ = opt.help + (f" One of: {', '.join(map(str, choices))}." if choices else "")
+    if opt.flag is None:
+        return Annotated[opt.type, typer.Argument(help=help_, show_default=False)], ...
+    if opt.type is bool:
+        return Annotated[bool, typer.Option(opt.flag, help=help_)], None
+    kind = opt.type if opt.required else opt.type | None
+    return Annotated[kind, typer.Option(opt.flag, help=help_, show_default=False)], (
+        ... if opt.required else None
     )
 
 
-@app.command()
-def theory(
-    H: Annotated[int, typer.Option("--H", help="Interaction order H ≥ 2.")] = 3,
-    k_max: Annotated[int, typer.Option("--k-max", help="Largest index k in the table.")] = 10,
-    out: Annotated[
-        Path, typer.Option("--out", help="Where to write the Θ_{k,H}(u) figure (PNG).")
-    ] = Path("theory.png"),
-) -> None:
-    """Thresholds E_0(H) > E_1(H) > … > E_∞(H) and the complexity curves Θ_{k,H}(u)."""
-    import numpy as np
+def _command(entries: list[Any], *, paper: bool) -> Any:
+    """A typer command for one tool, or the `reproduce` command for all papers."""
+    import inspect
 
-    from .plots.spinglass import complexity_curves
-    from .spinglass import complexity, e_inf, thresholds
+    first = entries[0]
+    params: dict[str, tuple[Any, Any]] = {}
+    if paper:
+        names = ", ".join(e.name for e in entries)
+        params["experiment"] = (Annotated[str, typer.Argument(help=f"One of: {names}.")], ...)
+    owners: dict[str, set[str]] = {}
+    for e in entries:
+        cls = e.load().Config
+        for opt in e.options:
+            params.setdefault(opt.field, _option_param(opt, cls))
+            owners.setdefault(opt.field, set()).add(e.name)
+    if first.presets:
+        params.update(_PRESETS)
+    params.update(_COMMON)
+    if first.parallel:
+        params.update(_PARALLEL)
 
-    if H < 2:
-        raise LandscapeError(f"--H must be at least 2, got {H}")
-    if k_max < 0:
-        raise LandscapeError(f"--k-max must be >= 0, got {k_max}")
-    ek = thresholds(H, k_max)
-    einf = e_inf(H)
-    rows = [
-        {"k": k, "E_k(H)": float(v), "−E_k(H)": -float(v), "E_k − E_∞": float(v) - einf}
-        for k, v in enumerate(ek)
+    def command(**kwargs: Any) -> None:
+        name = kwargs.pop("experiment") if paper else first.name
+        from ._errors import check_choice
+
+        check_choice("experiment", name, [e.name for e in entries])
+        for field, who in owners.items():
+            if kwargs.get(field) not in (None, False) and name not in who:
+                raise LandscapeError(
+                    f"--{field.replace('_', '-')} applies to {', '.join(sorted(who))} only"
+                )
+        common = {k: kwargs.pop(k) for k in [*_COMMON, *_PRESETS, *_PARALLEL] if k in kwargs}
+        run_entry(name, **common, **kwargs)
+
+    sig = [
+        inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, annotation=a, default=d)
+        for k, (a, d) in params.items()
     ]
-    rows.append({"k": "∞", "E_k(H)": einf, "−E_k(H)": -einf, "E_k − E_∞": 0.0})
-    print_table(f"thresholds of the spherical {H}-spin glass (Auffinger, Ben Arous & Černý)", rows)
-    lo = -float(ek[0]) - max(0.08, 0.5 * (float(ek[0]) - einf))
-    u = np.linspace(lo, -einf + 0.05, 600)
-    ks = sorted({k for k in (0, 1, 2, 10, 100) if k <= max(k_max, 2)} | {k_max})
-    curves = {f"Θ_{H} (all indices)": complexity(u, H)}  # under Θ_0, which coincides below −E∞
-    curves.update({f"Θ_{{{k},{H}}}": complexity(u, H, k) for k in ks})
-    ref = {"−E₀": -float(ek[0])}
-    if k_max >= 1:
-        ref["−E₁"] = -float(ek[1])
-    ref["−E∞"] = -einf
-    fig = complexity_curves(u, curves, reference=ref, H=H)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    _note(f"figure: {out}")
-
-
-# ---------------------------------------------------------------- connect
-@app.command()
-def connect(
-    a: Annotated[Path, typer.Argument(help="First checkpoint (θ_A).")],
-    b: Annotated[Path, typer.Argument(help="Second checkpoint (θ_B), same architecture.")],
-    data: Annotated[str, typer.Option("--data", help="digits, mnist, quadratic, cubic.")],
-    threshold: Annotated[float, typer.Option("--threshold", help="Level L0 of Ω(L0), > 0.")],
-    method: Annotated[
-        str, typer.Option("--method", help="dss, dss-constrained, bezier or linear.")
-    ] = "dss",
-    measure: Annotated[
-        str, typer.Option("--measure", help="Threshold the training loss or the test error.")
-    ] = "loss",
-    align: Annotated[
-        bool, typer.Option("--align", help="Weight-match B to A first (MLPs).")
-    ] = False,
-    mnist_dir: MnistOpt = None,
-    set_: SetOpt = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Connect two checkpoints below a threshold: profile plot, table, string of beads."""
-    _run_tool(
-        "connect",
-        store,
-        new,
-        set_,
-        a=str(a),
-        b=str(b),
-        data=data,
-        threshold=threshold,
-        method=method,
-        measure=measure,
-        align=align,
-        device=device,
-        mnist_dir=None if mnist_dir is None else str(mnist_dir),
+    # required parameters first (typer reads the signature in order)
+    sig.sort(key=lambda p: p.default is not inspect.Parameter.empty and p.default is not ...)
+    command.__signature__ = inspect.Signature(sig)  # type: ignore[attr-defined]
+    command.__annotations__ = {k: a for k, (a, _) in params.items()}
+    command.__doc__ = (
+        "Reproduce a published result: the quick form by default, --full for the paper's "
+        "size.\n\n\b\n"
+        + "\n".join(f"{e.name:<14} {e.reference}: {e.summary}" for e in entries)
+        if paper
+        else first.summary[0].upper() + first.summary[1:] + "."
     )
+    return command
 
 
-# ---------------------------------------------------------------- hessian
-@app.command()
-def hessian(
-    checkpoint: Annotated[Path, typer.Argument(help="A landscape checkpoint (.ckpt).")],
-    data: Annotated[str, typer.Option("--data", help="digits, mnist, quadratic, cubic.")],
-    top: Annotated[int, typer.Option("--top", help="Largest eigenvalues to compute.")] = 5,
-    trace: Annotated[bool, typer.Option("--trace", help="Hutchinson trace ± stderr.")] = False,
-    density: Annotated[
-        bool, typer.Option("--density", help="SLQ spectral density (figure).")
-    ] = False,
-    index: Annotated[bool, typer.Option("--index", help="Number of negative eigenvalues.")] = False,
-    split: Annotated[str, typer.Option("--split", help="train or test.")] = "train",
-    mnist_dir: MnistOpt = None,
-    set_: SetOpt = None,
-    store: StoreOpt = DEFAULT_STORE_PATH,
-    device: DeviceOpt = None,
-    new: NewOpt = False,
-) -> None:
-    """Top eigenvalues, trace, spectral density and index of a checkpoint's Hessian."""
-    _run_tool(
-        "hessian",
-        store,
-        new,
-        set_,
-        checkpoint=str(checkpoint),
-        data=data,
-        top=top,
-        trace=trace,
-        density=density,
-        index=index,
-        split=split,
-        device=device,
-        mnist_dir=None if mnist_dir is None else str(mnist_dir),
-    )
+def _register_commands() -> None:
+    from .experiments import papers, tools
+
+    app.command("reproduce")(_command(papers(), paper=True))
+    for entry in tools():
+        app.command(entry.name)(_command([entry], paper=False))
 
 
-# ---------------------------------------------------------------- inspect
-def _norm(v: Any) -> float | str:
-    """The L2 norm of a tensor of any dtype (integers in float64; bools have none)."""
-    import torch
-
-    if v.dtype == torch.bool:
-        return "-"
-    if v.is_complex():
-        return float(torch.linalg.vector_norm(v.detach()))
-    if v.is_floating_point():
-        return float(v.detach().float().norm())
-    return float(v.detach().to(torch.float64).norm())
-
-
-@app.command()
-def inspect(
-    checkpoint: Annotated[Path, typer.Argument(help="A landscape checkpoint (.ckpt).")],
-    data: Annotated[
-        str | None,
-        typer.Option("--data", help="Dataset to evaluate on: digits, mnist, quadratic, cubic."),
-    ] = None,
-    mnist_dir: Annotated[
-        Path | None,
-        typer.Option("--mnist-dir", help="Folder with the MNIST IDX files (for --data mnist)."),
-    ] = None,
-    device: DeviceOpt = None,
-) -> None:
-    """Architecture and parameter count of a checkpoint; with --data, its loss and accuracy."""
-    from . import checkpoint as ckpt_mod
-    from .params import num_params
-
-    ck = ckpt_mod.load(checkpoint)
-    arch = ck.spec.describe() if ck.spec is not None else "(user architecture: no spec)"
-    out.print(f"[bold]{checkpoint}[/bold]: {arch}, {num_params(ck.params):,} parameters")
-    rows = [
-        {
-            "tensor": k,
-            "shape": "×".join(map(str, v.shape)) or "scalar",
-            "numel": v.numel(),
-            "dtype": str(v.dtype).removeprefix("torch."),
-            "norm": _norm(v),
-        }
-        for k, v in ck.params.items()
-    ]
-    print_table("parameters", rows)
-    if ck.meta:
-        out.print("meta: " + json.dumps(ck.meta, default=str))
-    if data is None:
-        return
-    from .experiments._base import load_checkpoint_with_data
-    from .functional import dataset_mean
-
-    la = load_checkpoint_with_data(checkpoint, data, mnist_dir, 0, device or "cpu")
-    loss_name = la.model.loss_name
-    rows = []
-    for split, batch in (("train", la.dataset.train), ("test", la.dataset.test)):
-        m = dataset_mean(la.model.metrics, la.params, batch, chunk_size=4096)
-        row: dict[str, Any] = {
-            "split": split,
-            "samples": int(batch[0].shape[0]),
-            f"loss ({loss_name})": float(m["loss"]),
-        }
-        if "accuracy" in m:
-            row["accuracy"] = float(m["accuracy"])
-            row["error"] = 1.0 - float(m["accuracy"])
-        rows.append(row)
-    print_table(f"{arch} on {data}", rows)
+_register_commands()
 
 
 # ---------------------------------------------------------------- runs
@@ -491,7 +306,7 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix is enough).")],
     store: StoreOpt = DEFAULT_STORE_PATH,
 ) -> None:
-    """One run: config, status, timings, tasks, final metrics, files."""
+    """One run: config, status, timings, tasks, final metrics, its tables, notes, figures."""
     if not store.exists():
         raise LandscapeError(f"no run store at {store}")
     with _open_store(store) as st:
@@ -513,6 +328,13 @@ def runs_show(
                 "metrics (last step)",
                 [{"key": k, "step": s, "value": v} for k, (s, v) in last.items()],
             )
+        saved = st.outputs(r.id)
+        for title, rows in saved.tables.items():
+            print_table(title, rows)
+        for note in saved.notes:
+            out.print(note)
+        for name, caption in saved.figures.items():
+            out.print(f"figure: {r.folder / name}" + (f" — {caption}" if caption else ""))
         if r.folder.is_dir():
             files = sorted(
                 p.name for p in r.folder.iterdir() if p.is_file() and not p.name.startswith(".")

@@ -15,7 +15,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from ._errors import DataError, LandscapeError, check_choice
 __all__ = [
     "DATASETS",
     "Dataset",
+    "DatasetName",
     "area_downsample",
     "check_mnist_dir",
     "digits",
@@ -609,7 +610,9 @@ def teacher_student(
     return ds, torch.as_tensor(teacher, dtype=dtype)
 
 
-DATASETS = ("digits", "mnist", "quadratic", "cubic", "teacher-student")
+#: the datasets :func:`load` knows (configs use the ``Literal``, help texts the tuple)
+DatasetName = Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
 def load(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, **options) -> Dataset:

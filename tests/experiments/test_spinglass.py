@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from landscape.cli import main
 from landscape.experiments import build_config
@@ -39,14 +40,22 @@ def test_quick_spinglass_end_to_end(tmp_path, capsys):
 
 
 def test_theory_command(tmp_path, capsys):
-    png = tmp_path / "theta.png"
-    code = main(["theory", "--H", "3", "--k-max", "4", "--out", str(png)])
+    store = tmp_path / "t.db"
+    code = main(["theory", "--H", "3", "--k-max", "4", "--store", str(store), "--quiet"])
     out = capsys.readouterr().out
-    assert code == 0 and png.stat().st_size > 20_000
+    assert code == 0
     for k in range(5):
         assert f"{threshold(3, k):.5g}" in out
     assert f"{e_inf(3):.5g}" in out
-    code = main(["theory", "--H", "1"])
+    # a recorded run: its table and figure caption are persisted, the figure is readable
+    with Store(store) as st:
+        run = st.runs("theory")[0]
+        saved = st.outputs(run.id)
+    (rows,) = saved.tables.values()
+    assert [r["k"] for r in rows] == [0, 1, 2, 3, 4, "∞"]
+    assert rows[0]["E_k(H)"] == pytest.approx(threshold(3, 0), rel=1e-12)
+    assert "complexity.png" in saved.figures and (run.folder / "complexity.png").is_file()
+    code = main(["theory", "--H", "1", "--store", str(store)])
     assert code != 0
-    err = capsys.readouterr().err
-    assert err.strip() == "error: --H must be at least 2, got 1"
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "H" in err and "greater than or equal to 2" in err

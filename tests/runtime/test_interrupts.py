@@ -21,11 +21,11 @@ from landscape.runtime import Store
 GATED_CLI = textwrap.dedent(
     """
     import os, sys, time
-    import landscape.experiments.tools.demo as demo
+    import landscape.experiments.lifecycle as lifecycle
     from landscape.cli import main
 
     LOG, GATE = sys.argv[1], sys.argv[2]
-    real = demo.train_chunk
+    real = lifecycle.run_task
 
     def gated(task):
         with open(LOG, "a") as fh:
@@ -35,7 +35,7 @@ GATED_CLI = textwrap.dedent(
             time.sleep(0.02)
         return real(task)
 
-    demo.train_chunk = gated
+    lifecycle.run_task = gated
     sys.exit(main(sys.argv[3:]))
     """
 )

@@ -1,10 +1,9 @@
-"""What every experiment shares: presets, the run lifecycle, devices, result records."""
+"""What every experiment shares: the config base, presets, devices, checkpoints with data."""
 
 from __future__ import annotations
 
-import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,15 +12,11 @@ from pydantic import Field, field_validator
 
 from .._errors import CheckpointError, LandscapeError, check_choice
 from ..runtime.config import StrictModel, load_config, read_yaml
-from ..runtime.executor import Executor
-from ..runtime.store import Store
 
 __all__ = [
-    "EXPERIMENTS",
     "ExperimentConfig",
-    "Result",
-    "execute",
-    "get_experiment",
+    "build_config",
+    "load_checkpoint_with_data",
     "preset",
     "resolve_device",
     "torch_dtype",
@@ -31,17 +26,6 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 #: largest seed a config may ask for (every RNG in numpy and torch takes it; fits SQLite)
 MAX_SEED = 2**32 - 1
-
-#: reproduced experiments: name → module (imported lazily)
-EXPERIMENTS: dict[str, str] = {
-    "demo": "landscape.experiments.tools.demo",
-    "spinglass": "landscape.experiments.papers.spinglass",
-    "choromanska": "landscape.experiments.papers.choromanska",
-    "freeman-bruna": "landscape.experiments.papers.freeman_bruna",
-    "connect": "landscape.experiments.tools.connect",
-    "dauphin": "landscape.experiments.papers.dauphin",
-    "hessian": "landscape.experiments.tools.hessian",
-}
 
 
 class ExperimentConfig(StrictModel):
@@ -84,19 +68,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise LandscapeError(f"device={device!r} is not supported; use 'cpu' or 'cuda'")
     return dev
-
-
-@dataclass
-class Result:
-    """What an experiment hands back to the CLI: tables to print, figures written."""
-
-    run_id: str
-    folder: Path
-    resumed: bool = False
-    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    figures: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,12 +159,6 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def get_experiment(name: str) -> Any:
-    """The module implementing experiment ``name``."""
-    check_choice("experiment", name, EXPERIMENTS)
-    return importlib.import_module(EXPERIMENTS[name])
-
-
 def preset(name: str, size: Literal["quick", "full"]) -> dict[str, Any]:
     """The YAML preset ``configs/<name>/<size>.yaml`` shipped with the package ({} if none)."""
     check_choice("preset", size, ("quick", "full"))
@@ -208,44 +173,7 @@ def build_config(
     overrides: dict[str, Any] | None = None,
 ) -> StrictModel:
     """Preset ← YAML file ← overrides, validated by the experiment's ``Config``."""
+    from .registry import get_experiment
+
     module = get_experiment(name)
     return load_config(module.Config, path, overrides, base=preset(name, size))
-
-
-def execute(
-    name: str,
-    config: StrictModel,
-    store: Store,
-    executor: Executor,
-    resume: bool = True,
-) -> Result:
-    """Run (or resume) experiment ``name`` and record its lifecycle in the store.
-
-    A Ctrl-C marks the run ``interrupted``; an error marks it ``failed``; either way the
-    tasks recorded so far stay, and the same command picks up where it stopped. The config
-    is checked before any run is recorded (the module's optional ``check(config)`` looks
-    at its inputs, e.g. that data files exist and have the right form), so a bad config
-    leaves nothing in the store.
-    """
-    module = get_experiment(name)
-    if not isinstance(config, module.Config):
-        raise LandscapeError(f"experiment {name!r} needs a {module.Config.__name__}")
-    resolve_device(getattr(config, "device", "cpu"))
-    check = getattr(module, "check", None)
-    if check is not None:
-        check(config)
-    run, resumed = store.start_run(
-        name, config.model_dump(mode="json"), seed=getattr(config, "seed", None)
-    )
-    try:
-        result = module.run(config, store, run.id, executor)
-    except KeyboardInterrupt:
-        store.finish_run(run.id, "interrupted")
-        raise
-    except BaseException as err:
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        store.finish_run(run.id, "failed", error=msg[:500])
-        raise
-    store.finish_run(run.id, "done")
-    result.resumed = resumed
-    return result

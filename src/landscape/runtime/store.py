@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,15 @@ try:  # POSIX advisory locks; elsewhere the holder's pid is checked instead
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["DEFAULT_STORE", "Run", "RunHeldError", "Store", "config_hash", "task_key"]
+__all__ = [
+    "DEFAULT_STORE",
+    "Run",
+    "RunHeldError",
+    "RunOutputs",
+    "Store",
+    "config_hash",
+    "task_key",
+]
 
 DEFAULT_STORE = Path("runs") / "landscape.db"
 STATUSES = ("running", "done", "failed", "interrupted")
@@ -95,6 +103,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     step INTEGER NOT NULL DEFAULT 0,
     value REAL,
     PRIMARY KEY (run_id, key, step)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    kind TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content TEXT NOT NULL,
+    PRIMARY KEY (run_id, kind, position)
 );
 CREATE TABLE IF NOT EXISTS tasks (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -310,6 +326,15 @@ def _atomic_write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 def _safe_name(key: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in key)
     return f"{safe[:80]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class RunOutputs:
+    """What a run produced for people: its tables, notes and figure captions."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -769,6 +794,51 @@ class Store:
             },
         )
         return path
+
+    # ------------------------------------------------------------------ outputs
+    def save_outputs(
+        self,
+        run_id: str,
+        tables: Mapping[str, list[Mapping[str, Any]]],
+        notes: Iterable[str],
+        figures: Mapping[str, str],
+    ) -> None:
+        """Persist a run's tables (typed rows), notes and figure captions, replacing any.
+
+        Args:
+            tables: title → rows (dicts of JSON values), in display order.
+            notes: one line each.
+            figures: file name in the run folder → caption.
+        """
+        rows = [
+            ("table", i, t, _canonical(list(map(dict, r))))
+            for i, (t, r) in enumerate(tables.items())
+        ]
+        rows += [("note", i, "", str(n)) for i, n in enumerate(notes)]
+        rows += [("figure", i, f, str(c)) for i, (f, c) in enumerate(figures.items())]
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("DELETE FROM outputs WHERE run_id=?", (run_id,))
+            self._conn.executemany(
+                "INSERT INTO outputs (run_id, kind, position, name, content) VALUES (?,?,?,?,?)",
+                [(run_id, *r) for r in rows],
+            )
+
+    def outputs(self, run_id: str) -> RunOutputs:
+        """The tables, notes and figure captions persisted for a run (empty if none)."""
+        got = self._conn.execute(
+            "SELECT kind, name, content FROM outputs WHERE run_id=? ORDER BY kind, position",
+            (run_id,),
+        ).fetchall()
+        out = RunOutputs()
+        for r in got:
+            if r["kind"] == "table":
+                out.tables[r["name"]] = json.loads(r["content"])
+            elif r["kind"] == "note":
+                out.notes.append(r["content"])
+            else:
+                out.figures[r["name"]] = r["content"]
+        return out
 
     # ------------------------------------------------------------------ export
     def export_csv(self, table: str = "metrics", run_id: str | None = None) -> str:

@@ -6,11 +6,15 @@ from many random starts; the distribution of their final test losses narrows as 
 grows, and the correlation between train and test loss falls. Every size's runs are
 trained as batched ensembles (tasks of ``runs_per_task`` members), through the executor,
 recorded in the store as they finish, so an interrupted sweep resumes.
+
+The table has one row per width ``n1``: parameters ``N``, paths ``Ψ`` and ``Λ = Ψ^{1/H}``
+(the spin-glass size the path expansion maps the net to), the finished and diverged runs,
+the mean, spread (std), range and error of the test losses, and corr(train, test) — the
+spread narrows and the correlation falls as ``n1`` grows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
@@ -18,17 +22,15 @@ from pydantic import Field, model_validator
 
 from ... import data
 from ..._errors import DataError
-from ...ensemble import train_ensemble
 from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params, path_count
 from ...optim import SGD, make_schedule
-from ...params import stack
-from ...runtime.executor import Executor
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
-from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from .._base import ExperimentConfig, resolve_device, torch_dtype
+from ..lifecycle import Results, Summary
+from ..members import MembersProblem, chunks, gather
 
 NAME = "choromanska"
+TASKS_LABEL = "nets (size × chunk)"
 
 #: bounds a config may ask for: far above the paper's sweep, low enough to catch a typo
 #: (``runs=1000000000000``) with one line before anything is built or recorded
@@ -144,67 +146,32 @@ def load_dataset(cfg: Config) -> data.Dataset:
     return data.digits(seed=cfg.seed, dtype=dtype)
 
 
-def member_seed(seed: int, size: int, index: int) -> int:
-    """A deterministic, well-mixed seed for run ``index`` of hidden size ``size``."""
-    return int(np.random.SeedSequence([seed, size, index]).generate_state(1)[0])
-
-
-@dataclass(frozen=True)
-class SizeChunk:
-    """Train runs ``first .. first + count - 1`` of hidden size ``size``."""
-
-    config: dict
-    size: int
-    first: int
-    count: int
-
-    @property
-    def key(self) -> str:
-        return task_key(size=self.size, first=self.first)
-
-
-def train_chunk(task: SizeChunk) -> dict:
-    """One batched ensemble of ``count`` nets (runs in a worker)."""
-    cfg = Config.model_validate(task.config)
+def members_problem(cfg: Config, size: int) -> MembersProblem:
+    """One-hidden-layer ReLU nets of width ``size``: U[−s, s] init, SGD, lr/(1 + decay·t)."""
     device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
     ds = load_dataset(cfg).to(device, dtype)
-    spec = MLPSpec(in_features=ds.in_features, widths=(task.size,), out_features=ds.out_features)
-    seeds = [member_seed(cfg.seed, task.size, task.first + i) for i in range(task.count)]
-    init = stack(
-        [
-            init_params(
-                spec,
-                s,
-                weight=cfg.init,
-                weight_scale=cfg.init_scale,
-                bias=cfg.init,
-                bias_scale=cfg.init_scale,
-                dtype=dtype,
-                device=device,
-            )
-            for s in seeds
-        ]
-    )
+    spec = MLPSpec(in_features=ds.in_features, widths=(size,), out_features=ds.out_features)
     fm = FunctionalModel(build(spec, dtype=dtype, device=device), loss="cross_entropy")
-    res = train_ensemble(
-        fm.loss,
-        init,
-        ds.train,
-        SGD(lr=cfg.lr, momentum=cfg.momentum),
-        cfg.epochs,
-        batch_size=min(cfg.batch_size, ds.x_train.shape[0]),
-        seeds=seeds,
+    init = dict(weight=cfg.init, weight_scale=cfg.init_scale, bias=cfg.init)
+    return MembersProblem(
+        init=lambda s: init_params(
+            spec, s, **init, bias_scale=cfg.init_scale, dtype=dtype, device=device
+        ),
+        loss=fm.loss,
+        train=ds.train,
+        optimizer=SGD(lr=cfg.lr, momentum=cfg.momentum),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
         schedule=make_schedule("inverse", lr=cfg.lr, c=cfg.decay),
         eval_data=ds.test,
         metrics=fm.metrics,
     )
-    return {
-        "seeds": np.asarray(seeds, dtype=np.int64),
-        "train_loss": res.final("train_loss").numpy(),
-        "test_loss": res.final("test_loss").numpy(),
-        "test_error": 1.0 - res.final("test_accuracy").numpy(),
-        "diverged": res.diverged.numpy(),
-    }
+
+
+def tasks(cfg: Config) -> list:
+    """Sizes × chunks of ``runs_per_task`` seeds."""
+    conf = cfg.model_dump(mode="json")
+    return [t for n in cfg.sizes for t in chunks(NAME, conf, n, cfg.runs, cfg.runs_per_task)]
 
 
 def size_table(
@@ -284,62 +251,63 @@ def summary_notes(cfg: Config, rows: list[dict]) -> list[str]:
     return notes
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    """Sweep sizes × chunks of seeds, then the histograms, the table and the spread plot."""
-    from ...plots.ensemble import loss_histograms, spread_vs_size
-
-    tasks = [
-        SizeChunk(
-            cfg.model_dump(mode="json"), size, first, min(cfg.runs_per_task, cfg.runs - first)
-        )
-        for size in cfg.sizes
-        for first in range(0, cfg.runs, cfg.runs_per_task)
-    ]
-    results = run_sweep(store, run_id, executor, train_chunk, tasks, "nets (size × chunk)")
-    per_size: dict[int, dict[str, np.ndarray]] = {}
+def _per_size(cfg: Config, results: Results) -> dict[int, dict[str, np.ndarray]]:
+    out = {}
     for size in cfg.sizes:
-        chunks = [results[t.key] for t in tasks if t.size == size]
-        per_size[size] = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        r = gather(results, size)
+        out[size] = {
+            "seeds": r["seeds"],
+            "train_loss": r["final.train_loss"],
+            "test_loss": r["final.test_loss"],
+            "test_error": 1.0 - r["final.test_accuracy"],
+            "diverged": r["diverged"],
+        }
+    return out
+
+
+def _label(cfg: Config, name: str) -> str:
+    return name + (f" {cfg.image_size}×{cfg.image_size}" if name == "mnist" else " 8×8")
+
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """The size table (spread, correlation), the trend notes, every net's losses."""
+    per_size = _per_size(cfg, results)
     ds = load_dataset(cfg)
     rows = size_table(cfg, per_size, ds.in_features, ds.out_features)
-    for row in rows:
-        store.log_metrics(
-            run_id,
-            {
-                "test_loss_mean": row["test loss mean"],
-                "test_loss_std": row["std"],
-                "corr_train_test": row["corr(train, test)"],
-                "test_error_mean": row["test error mean"],
-            },
-            step=row["n1"],
-        )
-    folder = store.folder(run_id)
-    store.save_arrays(
-        run_id, "losses", **{f"{k}_n1={s}": v for s, r in per_size.items() for k, v in r.items()}
+    names = {
+        "test_loss_mean": "test loss mean",
+        "test_loss_std": "std",
+        "corr_train_test": "corr(train, test)",
+        "test_error_mean": "test error mean",
+    }
+    return Summary(
+        tables={f"test loss by hidden size ({_label(cfg, ds.name)})": rows},
+        notes=summary_notes(cfg, rows),
+        metrics=[(row["n1"], {m: row[c] for m, c in names.items()}) for row in rows],
+        arrays={"losses": {f"{k}_n1={s}": v for s, r in per_size.items() for k, v in r.items()}},
+        data={"per_size": per_size, "rows": rows, "label": _label(cfg, ds.name)},
     )
-    label = f"{ds.name}" + (f" {cfg.image_size}×{cfg.image_size}" if ds.name == "mnist" else " 8×8")
-    figs = []
+
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    """Histograms of the test losses per size; spread and correlation against size."""
+    from ...plots.ensemble import loss_histograms, spread_vs_size
+
+    out = {}
     # a histogram needs two finished nets; sizes where (nearly) all diverged are left out
-    shown = {s: r["test_loss"][finished(r)] for s, r in per_size.items()}
+    shown = {s: r["test_loss"][finished(r)] for s, r in summary.data["per_size"].items()}
     shown = {s: v for s, v in shown.items() if v.size > 1}
     if shown:
         fig = loss_histograms(
             shown,
             title=f"Test loss of {cfg.runs} one-hidden-layer ReLU nets per size "
-            f"({label}, {cfg.epochs} epochs SGD)",
+            f"({summary.data['label']}, {cfg.epochs} epochs SGD)",
         )
-        figs.append(folder / "test_loss_histograms.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+        out["test_loss_histograms"] = (fig, "distribution of the final test losses per size")
+    rows = summary.data["rows"]
     if any(np.isfinite(r["std"]) for r in rows):
-        fig = spread_vs_size(rows)
-        figs.append(folder / "spread_vs_size.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    notes = summary_notes(cfg, rows)
-    return Result(
-        run_id=run_id,
-        folder=folder,
-        tables={f"test loss by hidden size ({label})": rows},
-        figures=figs,
-        notes=notes,
-        data={"per_size": per_size, "rows": rows},
-    )
+        out["spread_vs_size"] = (
+            spread_vs_size(rows),
+            "std of the test losses and corr(train, test) against the hidden size",
+        )
+    return out

@@ -11,8 +11,14 @@ Each (run, snapshot, target index k) is a task: train the run to the snapshot ep
 (deterministic), follow the Hessian's eigenvectors from there toward a critical point of
 index k (Newton's step with the k lowest modes flipped), and compute the exact index of
 the end point from its dense Hessian — measured, not assumed. Points that did not reach
-``‖∇L‖ ≤ grad_tol`` are kept and shown, but never called critical. The Newton-type finders
-that are attracted to any nearby critical point can be used instead (``finder``).
+``‖∇L‖ ≤ grad_tol`` at their target index are kept and shown (with why), but never called
+critical. The Newton-type finders that are attracted to any nearby critical point can be
+used instead (``finder``).
+
+The table lists every search (run, start epoch, target, start and end loss, ``‖∇L‖``,
+critical or why not, measured index and α), critical points first by decreasing α; the
+note gives Spearman's ρ between α and the loss over the critical points (Dauphin et al.:
+close to 1).
 """
 
 from __future__ import annotations
@@ -31,12 +37,12 @@ from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params
 from ...optim import SGD
 from ...params import Params, stack, unstack
-from ...runtime.executor import Executor
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
-from .._base import ExperimentConfig, Result, resolve_device
+from ...runtime.store import task_key
+from .._base import ExperimentConfig, resolve_device
+from ..lifecycle import Results, Summary
 
 NAME = "dauphin"
+TASKS_LABEL = "critical points"
 
 
 class Config(ExperimentConfig):
@@ -115,21 +121,24 @@ class StartTask:
     after ``epoch`` epochs of SGD."""
 
     config: dict
-    run: int
+    trajectory: int
     epoch: int
     method: str
     k: int = -1
 
     @property
     def key(self) -> str:
-        return task_key(run=self.run, epoch=self.epoch, method=self.method, k=self.k)
+        return task_key(run=self.trajectory, epoch=self.epoch, method=self.method, k=self.k)
+
+    def run(self) -> dict:
+        return find_from_snapshot(self)
 
 
 def find_from_snapshot(task: StartTask) -> dict:
     cfg = Config.model_validate(task.config)
     spec, _, batch, loss = problem(cfg)
     x = batch[0]
-    seed = cfg.seed * 1000 + task.run
+    seed = cfg.seed * 1000 + task.trajectory
     start = stack([init_params(spec, seed, dtype=x.dtype, device=x.device)])
     if task.epoch > 0:
         start = train_ensemble(
@@ -168,96 +177,95 @@ def find_from_snapshot(task: StartTask) -> dict:
     }
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from scipy.stats import spearmanr
-
-    from ...plots.curvature import eigenvalue_histogram, loss_vs_index
-
+def tasks(cfg: Config) -> list:
+    """Runs × snapshots × target indices (× saddle-free Newton from the last snapshot)."""
     conf = cfg.model_dump(mode="json")
     epochs = sorted(set(cfg.snapshots))
     ks = sorted(set(cfg.target_indices)) if cfg.finder == "eigenvector_following" else [-1]
-    tasks = [
+    out = [
         StartTask(conf, r, e, cfg.finder, k) for r in range(cfg.runs) for e in epochs for k in ks
     ]
     if cfg.minimize:
-        tasks += [StartTask(conf, r, epochs[-1], "saddle_free_newton") for r in range(cfg.runs)]
-    results = run_sweep(store, run_id, executor, find_from_snapshot, tasks, "critical points")
-    pts = [(t, results[t.key]) for t in tasks]
+        out += [StartTask(conf, r, epochs[-1], "saddle_free_newton") for r in range(cfg.runs)]
+    return out
+
+
+def _row(t: StartTask, r: dict) -> dict:
+    return {
+        "run": t.trajectory,
+        "start epoch": t.epoch,
+        "finder": t.method,
+        "target k": t.k if t.k >= 0 else "-",
+        "start loss": r["start_loss"],
+        "loss": r["loss"],
+        "‖∇L‖": r["grad_norm"],
+        "critical": "yes" if r["converged"] else "no: " + r["message"].split(";")[0],
+        "index": r["index"],
+        "α": r["alpha"],
+    }
+
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """Every search, sorted by index; Spearman ρ(α, loss) over the critical points."""
+    from scipy.stats import spearmanr
+
+    pts = list(results)
     crit = [(t, r) for t, r in pts if r["converged"]]
     alpha = np.array([r["alpha"] for _, r in crit])
     loss = np.array([r["loss"] for _, r in crit])
     rho, pval = spearmanr(alpha, loss) if len(crit) >= 3 and np.ptp(alpha) > 0 else (np.nan, np.nan)
-    spec, *_ = problem(cfg)
-    n_params = len(pts[0][1]["eigenvalues"])
-    rows = [
-        {
-            "run": t.run,
-            "start epoch": t.epoch,
-            "finder": t.method,
-            "target k": t.k if t.k >= 0 else "-",
-            "start loss": r["start_loss"],
-            "loss": r["loss"],
-            "‖∇L‖": r["grad_norm"],
-            "critical": "yes" if r["converged"] else "no (not reached)",
-            "index": r["index"],
-            "α": r["alpha"],
-        }
-        for t, r in sorted(pts, key=lambda p: (not p[1]["converged"], -p[1]["alpha"]))
-    ]
-    store.log_metrics(
-        run_id,
-        {
-            "critical_points": len(crit),
-            "starts": len(pts),
-            "spearman_alpha_loss": float(rho) if np.isfinite(rho) else None,
-        },
-    )
-    for i, (_, r) in enumerate(sorted(crit, key=lambda p: p[1]["alpha"])):
-        store.log_metrics(
-            run_id, {"alpha": r["alpha"], "loss": r["loss"], "grad_norm": r["grad_norm"]}, step=i
-        )
-    folder = store.folder(run_id)
-    figs = []
-    all_alpha = np.array([r["alpha"] for _, r in pts])
-    all_loss = np.array([r["loss"] for _, r in pts])
-    kind = [
+    order = sorted(pts, key=lambda p: (not p[1]["converged"], -p[1]["alpha"]))
+    metrics = [
         (
-            f"critical, from epoch {t.epoch}"
-            if r["converged"]
-            else f"not critical (‖∇L‖ > {cfg.grad_tol:g})"
+            0,
+            {
+                "critical_points": len(crit),
+                "starts": len(pts),
+                "spearman_alpha_loss": float(rho) if np.isfinite(rho) else None,
+            },
         )
-        for t, r in pts
     ]
-    fig = loss_vs_index(
-        all_alpha,
-        all_loss,
-        spearman=float(rho) if np.isfinite(rho) else None,
-        kind=kind,
-        title=f"{spec.describe()}, digits {cfg.image_size}×{cfg.image_size}, P = {n_params}",
-        ylabel="training loss (cross-entropy + λ/2‖θ‖²)",
-    )
-    figs.append(folder / "loss_vs_index.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    if crit:
-        lo = min(crit, key=lambda p: (p[1]["alpha"], p[1]["loss"]))[1]
-        hi = max(crit, key=lambda p: (p[1]["alpha"], p[1]["loss"]))[1]
-        panels = {f"lowest index: α = {lo['alpha']:.3f}, loss {lo['loss']:.3f}": lo["eigenvalues"]}
-        if hi is not lo:
-            panels[f"highest index: α = {hi['alpha']:.3f}, loss {hi['loss']:.3f}"] = hi[
-                "eigenvalues"
-            ]
-        fig = eigenvalue_histogram(panels, title="Hessian eigenvalues at critical points")
-        figs.append(folder / "eigenvalues.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    notes = [
-        f"{len(crit)} of {len(pts)} starts reached ‖∇L‖ ≤ {cfg.grad_tol:g}; "
-        f"Spearman ρ(α, loss) over them = {rho:.3f} (p = {pval:.2g})",
+    metrics += [
+        (i, {"alpha": r["alpha"], "loss": r["loss"], "grad_norm": r["grad_norm"]})
+        for i, (_, r) in enumerate(sorted(crit, key=lambda p: p[1]["alpha"]))
     ]
-    return Result(
-        run_id=run_id,
-        folder=folder,
-        tables={"critical points (sorted by index)": rows},
-        figures=figs,
-        notes=notes,
+    return Summary(
+        tables={"critical points (sorted by index)": [_row(t, r) for t, r in order]},
+        notes=[
+            f"{len(crit)} of {len(pts)} starts reached ‖∇L‖ ≤ {cfg.grad_tol:g} at their target "
+            f"index; Spearman ρ(α, loss) over them = {rho:.3f} (p = {pval:.2g})"
+        ],
+        metrics=metrics,
         data={"spearman": float(rho), "alpha": alpha, "loss": loss, "points": pts},
     )
+
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    """Loss against the index fraction α; Hessian spectra at the lowest and highest index."""
+    from ...plots.curvature import eigenvalue_histogram, loss_vs_index
+
+    pts = summary.data["points"]
+    spec, *_ = problem(cfg)
+    rho = summary.data["spearman"]
+    kind = [f"critical, from epoch {t.epoch}" if r["converged"] else "not reached" for t, r in pts]
+    fig = loss_vs_index(
+        np.array([r["alpha"] for _, r in pts]),
+        np.array([r["loss"] for _, r in pts]),
+        spearman=rho if np.isfinite(rho) else None,
+        kind=kind,
+        title=f"{spec.describe()}, digits {cfg.image_size}×{cfg.image_size}, "
+        f"P = {len(pts[0][1]['eigenvalues'])}",
+        ylabel="training loss (cross-entropy + λ/2‖θ‖²)",
+    )
+    out = {"loss_vs_index": (fig, "training loss against the index fraction α of each point")}
+    crit = [r for _, r in pts if r["converged"]]
+    if crit:
+        lo = min(crit, key=lambda r: (r["alpha"], r["loss"]))
+        hi = max(crit, key=lambda r: (r["alpha"], r["loss"]))
+        panels = {f"lowest index: α = {lo['alpha']:.3f}, loss {lo['loss']:.3f}": lo["eigenvalues"]}
+        if hi is not lo:
+            label = f"highest index: α = {hi['alpha']:.3f}, loss {hi['loss']:.3f}"
+            panels[label] = hi["eigenvalues"]
+        fig = eigenvalue_histogram(panels, title="Hessian eigenvalues at critical points")
+        out["eigenvalues"] = (fig, "Hessian spectra at the lowest- and highest-index points")
+    return out

@@ -14,6 +14,12 @@ their figures) and its number of beads are recorded against ``L0``. Three parts:
 
 Phase 1 trains every model of a task in one batched ensemble; phase 2 connects each
 (pair, threshold) as its own task, so an interrupted sweep resumes.
+
+The main table has one row per (problem, ``L0``): pairs tried and connected, the mean and
+std of the normalized geodesic length (weights only) and of the bead count — Freeman &
+Bruna: the lower the level, the longer and more curved the string. A second table lists
+the (pair, ``L0``) skipped because an endpoint was not below ``L0``; a third gives the
+symmetry example's risks (0, 0 and 1/2 at the midpoint).
 """
 
 from __future__ import annotations
@@ -26,19 +32,20 @@ import torch
 from pydantic import Field
 
 from ... import data
-from ...connect import Profile, classification_error, dss, dss_constrained, interpolate
-from ...ensemble import train_ensemble
-from ...functional import FunctionalModel, evaluate_points
+from ...connect import Profile, dss, dss_constrained, interpolate
+from ...evaluate import Evaluator
+from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params
 from ...optim import Adam
-from ...params import stack
 from ...runtime.config import StrictModel
-from ...runtime.executor import Executor
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
-from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from ...runtime.store import task_key
+from .._base import ExperimentConfig, resolve_device, torch_dtype
+from ..lifecycle import Results, Summary
+from ..members import MembersProblem, MembersTask, gather
 
 NAME = "freeman-bruna"
+TASKS_LABEL = "training endpoints"
+MORE_LABEL = "DSS (pair × threshold)"
 
 
 class PolyConfig(StrictModel):
@@ -104,80 +111,55 @@ def _poly_spec(variant: str) -> MLPSpec:
 
 
 def _problem(cfg: Config, problem: str, device: torch.device, dtype: torch.dtype):
-    """``(spec, fm, train, measure, measure_data, measure_name, dataset)`` for a problem."""
+    """``(spec, fm, objective, measure or None)``: what beads descend, what L0 bounds."""
     if problem == "digits":
         ds = data.digits(seed=cfg.seed, dtype=dtype).to(device)
         spec = MLPSpec(in_features=64, widths=tuple(cfg.digits.widths), out_features=10)
         fm = FunctionalModel(build(spec, dtype=dtype, device=device), loss="cross_entropy")
-        return spec, fm, ds.train, classification_error(fm.forward), ds.test, "test error", ds
+        test_error = Evaluator.of_model(fm, ds.test, "error", name="test error")
+        return spec, fm, Evaluator.of_model(fm, ds.train), test_error
     ds = data.polynomial(
         problem, n_train=cfg.polynomial.n_train, n_test=1000, seed=cfg.seed, dtype=dtype
     ).to(device)
     spec = _poly_spec(cfg.polynomial.variant)
     fm = FunctionalModel(build(spec, dtype=dtype, device=device), loss="mae")
-    return spec, fm, ds.train, None, None, "MAE", ds
+    return spec, fm, Evaluator(fm.loss, ds.train, name="MAE"), None
 
 
-@dataclass(frozen=True)
-class TrainTask:
-    """Phase 1: train the ``2 × pairs`` endpoint models of one problem together."""
-
-    config: dict
-    problem: str
-
-    @property
-    def key(self) -> str:
-        return task_key(phase="train", problem=self.problem)
+#: the group number of each problem's endpoints in the members seed scheme
+GROUPS = {"quadratic": 0, "cubic": 1, "digits": 2}
 
 
-def train_endpoints(task: TrainTask) -> dict:
-    cfg = Config.model_validate(task.config)
+def members_problem(cfg: Config, group: int) -> MembersProblem:
+    """Phase 1: the ``2 × pairs`` endpoint models of one problem, trained together."""
+    problem = {v: k for k, v in GROUPS.items()}[group]
     device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
-    spec, fm, train, measure, mdata, _, _ = _problem(cfg, task.problem, device, dtype)
-    if task.problem == "digits":
-        n, epochs, lr, bs = (
-            2 * cfg.digits.pairs,
-            cfg.digits.train_epochs,
-            cfg.digits.train_lr,
-            cfg.digits.batch_size,
-        )
-        inits = [
-            init_params(spec, cfg.seed * 1000 + i, dtype=dtype, device=device) for i in range(n)
-        ]
-    else:
-        n, epochs, lr, bs = (
-            2 * cfg.polynomial.pairs,
-            cfg.polynomial.train_steps,
-            cfg.polynomial.train_lr,
-            None,
-        )
-        # Freeman & Bruna: weights U[-1, 1], biases N(0, 1)
-        inits = [
-            init_params(
-                spec,
-                cfg.seed * 1000 + i,
-                weight="uniform",
-                bias="normal",
-                dtype=dtype,
-                device=device,
-            )
-            for i in range(n)
-        ]
-    res = train_ensemble(
-        fm.loss,
-        stack(inits),
-        train,
-        Adam(lr=lr),
-        epochs,
-        batch_size=bs,
-        seeds=[cfg.seed * 1000 + i for i in range(n)],
+    spec, fm, objective, measure = _problem(cfg, problem, device, dtype)
+
+    def after(params: dict) -> dict:
+        out = {"train_loss": objective.points(params)}
+        if measure is not None:
+            out["measure"] = measure.points(params)
+        return out
+
+    if problem == "digits":
+        d = cfg.digits
+        init = {}
+        epochs, lr, batch = d.train_epochs, d.train_lr, d.batch_size
+    else:  # Freeman & Bruna: weights U[-1, 1], biases N(0, 1); full-batch steps
+        init = {"weight": "uniform", "bias": "normal"}
+        epochs, lr, batch = cfg.polynomial.train_steps, cfg.polynomial.train_lr, None
+    return MembersProblem(
+        init=lambda s: init_params(spec, s, **init, dtype=dtype, device=device),
+        loss=fm.loss,
+        train=objective.data,
+        optimizer=Adam(lr=lr),
+        epochs=epochs,
+        batch_size=batch,
+        keep=("params",),
         track=False,
+        after=after,
     )
-    out = {f"param.{k}": v.detach().cpu().numpy() for k, v in res.params.items()}
-    out["train_loss"] = evaluate_points(fm.loss, res.params, train).cpu().numpy()
-    if measure is not None:
-        out["measure"] = evaluate_points(measure, res.params, mdata).cpu().numpy()
-    return out
 
 
 @dataclass(frozen=True)
@@ -197,22 +179,24 @@ class ConnectTask:
     def record(self) -> dict:
         return {"problem": self.problem, "pair": self.pair, "threshold": self.threshold}
 
+    def run(self) -> dict:
+        return connect_pair(self)
+
 
 def connect_pair(task: ConnectTask) -> dict:
     cfg = Config.model_validate(task.config)
     device, dtype = resolve_device(cfg.device), torch_dtype(cfg.dtype)
-    _, fm, train, measure, mdata, mname, _ = _problem(cfg, task.problem, device, dtype)
+    _, _, objective, measure = _problem(cfg, task.problem, device, dtype)
     a, b = (
         {k: torch.as_tensor(v[i], device=device, dtype=dtype) for k, v in task.endpoints.items()}
         for i in (0, 1)
     )
     finder = dss if cfg.method == "dss" else dss_constrained
     res = finder(
-        fm.loss,
+        objective,
         a,
         b,
-        train,
-        task.threshold,
+        threshold=task.threshold,
         alpha=cfg.alpha,
         optimizer=Adam(lr=cfg.bead_lr),
         max_steps=cfg.max_steps,
@@ -220,8 +204,6 @@ def connect_pair(task: ConnectTask) -> dict:
         max_depth=cfg.max_depth,
         grid=cfg.grid,
         measure=measure,
-        measure_data=mdata,
-        measure_name=mname,
         seed=cfg.seed + task.pair,
     )
     s = res.summary()
@@ -288,130 +270,100 @@ def _pairs(cfg: Config, problem: str) -> int:
     return cfg.digits.pairs if problem == "digits" else cfg.polynomial.pairs
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ...plots.connect import plot_interpolation, plot_path_profile, plot_threshold_sweep
-
+def tasks(cfg: Config) -> list:
+    """Phase 1: train each problem's endpoints (then :func:`more_tasks` connects them)."""
     conf = cfg.model_dump(mode="json")
-    problems = _problems(cfg)
-    trained = run_sweep(
-        store,
-        run_id,
-        executor,
-        train_endpoints,
-        [TrainTask(conf, p) for p in problems],
-        "training endpoints",
-    )
-    tasks: list[ConnectTask] = []
-    skipped: list[dict] = []
-    for p in problems:
-        t = trained[TrainTask(conf, p).key]
-        params = {k.removeprefix("param."): v for k, v in t.items() if k.startswith("param.")}
-        level = t.get("measure", t["train_loss"])
+    return [MembersTask(NAME, conf, GROUPS[p], 0, 2 * _pairs(cfg, p)) for p in _problems(cfg)]
+
+
+def _endpoints(cfg: Config, results: Results) -> dict[str, dict]:
+    """Per problem: the trained endpoints and their levels (loss, or the measure)."""
+    out = {}
+    for p in _problems(cfg):
+        r = gather(results, GROUPS[p])
+        params = {k.removeprefix("param."): v for k, v in r.items() if k.startswith("param.")}
+        out[p] = {"params": params, "level": r.get("final.measure", r["final.train_loss"])}
+    return out
+
+
+def _phase_two(cfg: Config, results: Results) -> tuple[list[ConnectTask], list[dict]]:
+    conf = cfg.model_dump(mode="json")
+    todo, skipped = [], []
+    for p, e in _endpoints(cfg, results).items():
+        level = e["level"]
         for i in range(_pairs(cfg, p)):
-            ends = {k: v[[2 * i, 2 * i + 1]] for k, v in params.items()}
+            ends = {k: v[[2 * i, 2 * i + 1]] for k, v in e["params"].items()}
             for L0 in _thresholds(cfg, p):
                 if max(level[2 * i], level[2 * i + 1]) >= L0:
-                    skipped.append(
-                        {
-                            "problem": p,
-                            "pair": i,
-                            "L0": L0,
-                            "endpoint levels": f"{level[2 * i]:.4g}, {level[2 * i + 1]:.4g}",
-                        }
-                    )
-                    continue
-                tasks.append(ConnectTask(conf, p, i, float(L0), ends))
-    results = run_sweep(store, run_id, executor, connect_pair, tasks, "DSS (pair × threshold)")
+                    levels = f"{level[2 * i]:.4g}, {level[2 * i + 1]:.4g}"
+                    skipped.append({"problem": p, "pair": i, "L0": L0, "endpoint levels": levels})
+                else:
+                    todo.append(ConnectTask(conf, p, i, float(L0), ends))
+    return todo, skipped
 
-    rows, lengths, counts, examples = [], {}, {}, {}
-    for p in problems:
-        ths = _thresholds(cfg, p)
-        n_pairs = _pairs(cfg, p)
-        L = np.full((n_pairs, len(ths)), np.nan)
-        C = np.full((n_pairs, len(ths)), np.nan)
-        for j, L0 in enumerate(ths):
-            done = [(t, results[t.key]) for t in tasks if t.problem == p and t.threshold == L0]
-            conn = [(t, r) for t, r in done if r["connected"]]
-            for t, r in conn:
-                L[t.pair, j], C[t.pair, j] = r["length_weights"], r["beads"]
-            lw = [r["length_weights"] for _, r in conn]
-            bc = [r["beads"] for _, r in conn]
-            rows.append(
-                {
-                    "problem": p,
-                    "L0": L0,
-                    "pairs tried": len(done),
-                    "connected": len(conn),
-                    "length (weights) mean": float(np.mean(lw)) if lw else float("nan"),
-                    "std": float(np.std(lw)) if lw else float("nan"),
-                    "beads mean": float(np.mean(bc)) if bc else float("nan"),
-                    "beads std": float(np.std(bc)) if bc else float("nan"),
-                }
-            )
-            if conn:
-                examples[p] = (L0, conn[0][1])  # ends as the lowest threshold that connected
-        lengths[p], counts[p] = L, C
-        for j in range(len(ths)):
-            store.log_metrics(
-                run_id,
-                {
-                    f"{p}.length_weights_mean": float(np.nanmean(L[:, j]))
-                    if np.isfinite(L[:, j]).any()
-                    else None,
-                    f"{p}.beads_mean": float(np.nanmean(C[:, j]))
-                    if np.isfinite(C[:, j]).any()
-                    else None,
-                },
-                step=j,
-            )
+
+def more_tasks(cfg: Config, results: Results) -> list:
+    """Phase 2, once: DSS between each pair whose endpoints are below each threshold."""
+    if any(isinstance(t, ConnectTask) for t, _ in results):
+        return []
+    return _phase_two(cfg, results)[0]
+
+
+def _sweep_rows(
+    cfg: Config, p: str, done: list
+) -> tuple[list[dict], np.ndarray, np.ndarray, tuple | None]:
+    ths = _thresholds(cfg, p)
+    L = np.full((_pairs(cfg, p), len(ths)), np.nan)
+    C = np.full_like(L, np.nan)
+    rows, example = [], None
+    nan = float("nan")
+    for j, L0 in enumerate(ths):
+        tried = [(t, r) for t, r in done if t.problem == p and t.threshold == L0]
+        conn = [(t, r) for t, r in tried if r["connected"]]
+        for t, r in conn:
+            L[t.pair, j], C[t.pair, j] = r["length_weights"], r["beads"]
+        lw = [r["length_weights"] for _, r in conn]
+        bc = [r["beads"] for _, r in conn]
+        rows.append(
+            {
+                "problem": p,
+                "L0": L0,
+                "pairs tried": len(tried),
+                "connected": len(conn),
+                "length (weights) mean": float(np.mean(lw)) if lw else nan,
+                "std": float(np.std(lw)) if lw else nan,
+                "beads mean": float(np.mean(bc)) if bc else nan,
+                "beads std": float(np.std(bc)) if bc else nan,
+            }
+        )
+        if conn:
+            example = (L0, conn[0][1])  # ends as the lowest threshold that connected
+    return rows, L, C, example
+
+
+def _mean_or_none(v: np.ndarray) -> float | None:
+    return float(np.nanmean(v)) if np.isfinite(v).any() else None
+
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """Lengths and bead counts per threshold; skipped pairs; the symmetry example."""
+    done = [(t, r) for t, r in results if isinstance(t, ConnectTask)]
+    _, skipped = _phase_two(cfg, results)
+    rows, lengths, counts, examples, metrics = [], {}, {}, {}, []
+    for p in _problems(cfg):
+        prow, lengths[p], counts[p], example = _sweep_rows(cfg, p, done)
+        rows += prow
+        if example is not None:
+            examples[p] = example
+        metrics += [
+            (j, {f"{p}.length_weights_mean": _mean_or_none(lengths[p][:, j]),
+                 f"{p}.beads_mean": _mean_or_none(counts[p][:, j])})
+            for j in range(lengths[p].shape[1])
+        ]  # fmt: skip
     sym = symmetry_example()
-    interp = sym["interpolation"]
-    store.save_arrays(run_id, "symmetry", t=interp.t, risk=interp.loss)
-    store.log_metrics(
-        run_id,
-        {
-            "symmetry.risk_theta": sym["risk_theta"],
-            "symmetry.risk_theta_bar": sym["risk_theta_bar"],
-            "symmetry.risk_midpoint": sym["risk_midpoint"],
-        },
+    metrics.append(
+        (0, {f"symmetry.{k}": sym[k] for k in ("risk_theta", "risk_theta_bar", "risk_midpoint")})
     )
-    folder = store.folder(run_id)
-    figs = []
-    for group, label in (
-        (list(cfg.polynomial.problems), "MAE threshold L0"),
-        (["digits"], "test-error threshold L0"),
-    ):
-        group = [p for p in group if p in problems]
-        if not group:
-            continue
-        th = _thresholds(cfg, group[0])
-        fig = plot_threshold_sweep(
-            th,
-            {p: lengths[p] for p in group},
-            {p: counts[p] for p in group},
-            length_label="normalized geodesic length (weights only)",
-            invert_x=True,
-            title=f"Dynamic String Sampling ({cfg.method}): "
-            + ", ".join(group)
-            + f" — {label}, mean ± std over pairs",
-        )
-        name = "sweep_" + "_".join(group) + ".png"
-        fig.savefig(folder / name, dpi=120, bbox_inches="tight")
-        figs.append(folder / name)
-    for p, (L0, r) in examples.items():
-        mname = "test error" if p == "digits" else "MAE"
-        fig = plot_path_profile(
-            Profile.from_arrays(r, mname),
-            threshold=L0,
-            title=f"{p}: DSS string at L0 = {L0:g} ({r['beads']} beads; first pair that connected)",
-        )
-        figs.append(folder / f"string_{p}.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    fig = plot_interpolation(
-        interp, title="Symmetry example: risk along (1−t)θ + tθ̄ (both zero risk; midpoint 1/2)"
-    )
-    figs.append(folder / "symmetry.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
     tables = {f"DSS connectivity ({cfg.method}, α={cfg.alpha})": rows}
     if skipped:
         tables["skipped (an endpoint is not below L0)"] = skipped
@@ -420,17 +372,51 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
         {"point": "θ̄ = (−1,1,1,1,0,1)", "empirical risk": sym["risk_theta_bar"]},
         {"point": "(θ + θ̄)/2", "empirical risk": sym["risk_midpoint"]},
     ]
-    return Result(
-        run_id=run_id,
-        folder=folder,
+    interp = sym["interpolation"]
+    return Summary(
         tables=tables,
-        figures=figs,
-        data={
-            "rows": rows,
-            "lengths": lengths,
-            "counts": counts,
-            "symmetry": sym,
-            "results": results,
-            "skipped": skipped,
-        },
+        metrics=metrics,
+        arrays={"symmetry": {"t": interp.t, "risk": interp.loss}},
+        data={"rows": rows, "lengths": lengths, "counts": counts, "symmetry": sym,
+              "examples": examples, "skipped": skipped},
+    )  # fmt: skip
+
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    """Length and beads against L0 per problem group; one string each; the symmetry line."""
+    from ...plots.connect import plot_interpolation, plot_path_profile, plot_threshold_sweep
+
+    out, problems = {}, _problems(cfg)
+    for group, label in (
+        (list(cfg.polynomial.problems), "MAE threshold L0"),
+        (["digits"], "test-error threshold L0"),
+    ):
+        group = [p for p in group if p in problems]
+        if not group:
+            continue
+        fig = plot_threshold_sweep(
+            _thresholds(cfg, group[0]),
+            {p: summary.data["lengths"][p] for p in group},
+            {p: summary.data["counts"][p] for p in group},
+            length_label="normalized geodesic length (weights only)",
+            invert_x=True,
+            title=f"Dynamic String Sampling ({cfg.method}): "
+            + ", ".join(group)
+            + f" — {label}, mean ± std over pairs",
+        )
+        caption = f"normalized geodesic length and bead count against {label}"
+        out["sweep_" + "_".join(group)] = (fig, caption)
+    for p, (L0, r) in summary.data["examples"].items():
+        mname = "test error" if p == "digits" else "MAE"
+        fig = plot_path_profile(
+            Profile.from_arrays(r, mname),
+            threshold=L0,
+            title=f"{p}: DSS string at L0 = {L0:g} ({r['beads']} beads; first pair that connected)",
+        )
+        out[f"string_{p}"] = (fig, f"{mname} along a DSS string of {p} at L0 = {L0:g}")
+    fig = plot_interpolation(
+        summary.data["symmetry"]["interpolation"],
+        title="Symmetry example: risk along (1−t)θ + tθ̄ (both zero risk; midpoint 1/2)",
     )
+    out["symmetry"] = (fig, "risk along the straight line between θ and its permutation θ̄")
+    return out

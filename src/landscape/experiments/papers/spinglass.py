@@ -7,6 +7,11 @@ and below ``−E_∞``; critical points of higher index sit higher, near ``−E_
 experiment runs R starts per Λ (batched replicas, split in tasks), eigenvector following
 toward saddles of chosen indices, and draws the complexity curves ``Θ_{k,H}(u)`` whose
 zeros are the thresholds ``−E_k``.
+
+Tables: per Λ, the minima found (mean, spread and lowest ``L/Λ``, the fraction inside
+``[−E_0, −E_∞]`` and of index 0 — the spread narrows as Λ grows); per Λ and target ``k``,
+the saddle searches (how many converged at the target index, their mean energy beside
+``−E_k``); the critical points by measured index (mean energy rising with the index).
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import numpy as np
 from pydantic import Field
 
 from ...runtime.config import StrictModel
-from ...runtime.executor import Executor
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
+from ...runtime.store import task_key
 from ...spinglass import SpinGlass, complexity, e_inf, find_saddles, sample_minima, threshold
-from .._base import ExperimentConfig, Result, resolve_device, torch_dtype
+from .._base import ExperimentConfig, resolve_device, torch_dtype
+from ..lifecycle import Results, Summary
 
 NAME = "spinglass"
+TASKS_LABEL = "minima (Λ × chunk) and saddles (Λ × k)"
 
 
 class SaddleConfig(StrictModel):
@@ -101,24 +106,23 @@ class MinimaTask:
     def key(self) -> str:
         return task_key(kind="minima", L=self.n_spins, first=self.first)
 
-
-def run_minima(task: MinimaTask) -> dict:
-    cfg = Config.model_validate(task.config)
-    glass = _glass(cfg, task.n_spins)
-    seed = int(np.random.SeedSequence([cfg.seed, task.n_spins, 2, task.first]).generate_state(1)[0])
-    pts = sample_minima(
-        glass,
-        task.count,
-        seed,
-        method=cfg.method,
-        parts=cfg.parts,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        max_steps=cfg.max_steps,
-        gtol=cfg.gtol,
-        index_tol=cfg.index_tol,
-    )
-    return _arrays(pts)
+    def run(self) -> dict:
+        cfg = Config.model_validate(self.config)
+        glass = _glass(cfg, self.n_spins)
+        seed = np.random.SeedSequence([cfg.seed, self.n_spins, 2, self.first])
+        pts = sample_minima(
+            glass,
+            self.count,
+            int(seed.generate_state(1)[0]),
+            method=cfg.method,
+            parts=cfg.parts,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            max_steps=cfg.max_steps,
+            gtol=cfg.gtol,
+            index_tol=cfg.index_tol,
+        )
+        return _arrays(pts)
 
 
 @dataclass(frozen=True)
@@ -133,92 +137,84 @@ class SaddleTask:
     def key(self) -> str:
         return task_key(kind="saddle", L=self.n_spins, k=self.k)
 
-
-def run_saddles(task: SaddleTask) -> dict:
-    cfg = Config.model_validate(task.config)
-    s = cfg.saddles
-    glass = _glass(cfg, task.n_spins)
-    pts = find_saddles(
-        glass,
-        task.k,
-        replicas=s.replicas,
-        seed=1000 + task.k,
-        descent_steps=s.descent_steps,
-        max_steps=s.max_steps,
-        gtol=s.gtol,
-        index_tol=cfg.index_tol,
-    )
-    return _arrays(pts)
+    def run(self) -> dict:
+        cfg = Config.model_validate(self.config)
+        s = cfg.saddles
+        pts = find_saddles(
+            _glass(cfg, self.n_spins),
+            self.k,
+            replicas=s.replicas,
+            seed=1000 + self.k,
+            descent_steps=s.descent_steps,
+            max_steps=s.max_steps,
+            gtol=s.gtol,
+            index_tol=cfg.index_tol,
+        )
+        return _arrays(pts)
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ...plots.spinglass import complexity_curves, energy_histograms, saddle_energies
-
+def tasks(cfg: Config) -> list:
+    """Minima: Λ × chunks of replicas; saddles: Λ × target index."""
     conf = cfg.model_dump(mode="json")
-    H = cfg.H
-    e0, e1, einf = threshold(H, 0), threshold(H, 1), e_inf(H)
-    tasks: list = [
+    out: list = [
         MinimaTask(conf, n, first, min(cfg.replicas_per_task, cfg.replicas - first))
         for n in cfg.sizes
         for first in range(0, cfg.replicas, cfg.replicas_per_task)
     ]
-    tasks += [SaddleTask(conf, n, k) for n in cfg.saddles.sizes for k in cfg.saddles.indices]
-    minima = [t for t in tasks if isinstance(t, MinimaTask)]
-    saddles = [t for t in tasks if isinstance(t, SaddleTask)]
-    results = run_sweep(store, run_id, executor, run_minima, minima, "minima (Λ × chunk)")
-    results.update(run_sweep(store, run_id, executor, run_saddles, saddles, "saddles (Λ × k)"))
+    return out + [SaddleTask(conf, n, k) for n in cfg.saddles.sizes for k in cfg.saddles.indices]
 
-    rows, energies = [], {}
+
+def _minima_row(n: int, r: dict, e0: float, einf: float) -> dict:
+    conv = r["converged"].astype(bool)
+    e = r["energy"][conv]
+    band = (e >= -e0) & (e <= -einf)
+    nan = float("nan")
+    return {
+        "Λ": n,
+        "runs": len(conv),
+        "converged": int(conv.sum()),
+        "mean L/Λ": float(e.mean()) if e.size else nan,
+        "std L/Λ": float(e.std(ddof=1)) if e.size > 1 else nan,
+        "min L/Λ": float(e.min()) if e.size else nan,
+        "in [−E0, −E∞]": float(band.mean()) if e.size else nan,
+        "index 0": float((r["index"][conv] == 0).mean()) if e.size else nan,
+    }
+
+
+def _saddle_row(t: SaddleTask, r: dict, H: int) -> dict:
+    conv = r["converged"].astype(bool)
+    idx, e = r["index"][conv], r["energy"][conv]
+    found = {int(i): int((idx == i).sum()) for i in np.unique(idx)}
+    return {
+        "Λ": t.n_spins,
+        "target k": t.k,
+        "searches": len(conv),
+        "converged": int(conv.sum()),
+        "at target": int((idx == t.k).sum()),
+        "indices found": ", ".join(f"{i}×{c}" for i, c in found.items()) or "-",
+        "mean L/Λ at target": float(e[idx == t.k].mean()) if (idx == t.k).any() else float("nan"),
+        "−E_k": -threshold(H, t.k),
+    }
+
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """Minima per Λ against [−E₀, −E∞]; saddle searches; critical points by index."""
+    H = cfg.H
+    e0, einf = threshold(H, 0), e_inf(H)
+    minima, energies, rows = {}, {}, []
     for n in cfg.sizes:
-        parts = [results[t.key] for t in minima if t.n_spins == n]
-        r = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        conv = r["converged"].astype(bool)
-        e = r["energy"][conv]
-        energies[n] = e
-        band = (e >= -e0) & (e <= -einf)
-        rows.append(
-            {
-                "Λ": n,
-                "runs": len(conv),
-                "converged": int(conv.sum()),
-                "mean L/Λ": float(e.mean()) if e.size else float("nan"),
-                "std L/Λ": float(e.std(ddof=1)) if e.size > 1 else float("nan"),
-                "min L/Λ": float(e.min()) if e.size else float("nan"),
-                "in [−E0, −E∞]": float(band.mean()) if e.size else float("nan"),
-                "index 0": float((r["index"][conv] == 0).mean()) if e.size else float("nan"),
-            }
-        )
-        store.log_metrics(
-            run_id,
-            {
-                "mean_energy": rows[-1]["mean L/Λ"],
-                "std_energy": rows[-1]["std L/Λ"],
-                "fraction_in_band": rows[-1]["in [−E0, −E∞]"],
-                "fraction_index0": rows[-1]["index 0"],
-            },
-            step=n,
-        )
-    saddle_rows, saddle_pts = [], []
-    for t in saddles:
-        r = results[t.key]
-        conv = r["converged"].astype(bool)
-        idx, e = r["index"][conv], r["energy"][conv]
-        saddle_pts += [(t.n_spins, int(i), float(v)) for i, v in zip(idx, e, strict=True)]
-        found = {int(i): int((idx == i).sum()) for i in np.unique(idx)}
-        saddle_rows.append(
-            {
-                "Λ": t.n_spins,
-                "target k": t.k,
-                "searches": len(conv),
-                "converged": int(conv.sum()),
-                "at target": int((idx == t.k).sum()),
-                "indices found": ", ".join(f"{i}×{c}" for i, c in found.items()) or "-",
-                "mean L/Λ at target": float(e[idx == t.k].mean())
-                if (idx == t.k).any()
-                else float("nan"),
-                "−E_k": -threshold(H, t.k),
-            }
-        )
+        parts = [r for t, r in results if isinstance(t, MinimaTask) and t.n_spins == n]
+        minima[n] = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        energies[n] = minima[n]["energy"][minima[n]["converged"].astype(bool)]
+        rows.append(_minima_row(n, minima[n], e0, einf))
+    saddles = [(t, r) for t, r in results if isinstance(t, SaddleTask)]
+    saddle_rows = [_saddle_row(t, r, H) for t, r in saddles]
+    saddle_pts = [
+        (t.n_spins, int(i), float(v))
+        for t, r in saddles
+        for i, v, c in zip(r["index"], r["energy"], r["converged"], strict=True)
+        if c
+    ]
     by_index: dict[int, list[float]] = {}
     for _, i, v in saddle_pts:
         by_index.setdefault(i, []).append(v)
@@ -226,44 +222,60 @@ def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
         {"index": i, "points": len(v), "mean L/Λ": float(np.mean(v)), "−E_index": -threshold(H, i)}
         for i, v in sorted(by_index.items())
     ]
-    for row in index_rows:
-        store.log_metrics(run_id, {"saddle_mean_energy": row["mean L/Λ"]}, step=row["index"])
+    metric_names = {
+        "mean_energy": "mean L/Λ",
+        "std_energy": "std L/Λ",
+        "fraction_in_band": "in [−E0, −E∞]",
+        "fraction_index0": "index 0",
+    }
+    metrics = [(r["Λ"], {m: r[c] for m, c in metric_names.items()}) for r in rows]
+    metrics += [(r["index"], {"saddle_mean_energy": r["mean L/Λ"]}) for r in index_rows]
+    return Summary(
+        tables={
+            f"minima of the spherical {H}-spin glass from {cfg.replicas} random starts per Λ "
+            f"(−E₀ = {-e0:.4f}, −E∞ = {-einf:.4f})": rows,
+            "saddle searches (eigenvector following)": saddle_rows,
+            "critical points by index (energy rises with the index)": index_rows,
+        },
+        notes=["std of L/Λ: " + ", ".join(f"Λ={r['Λ']}: {r['std L/Λ']:.4f}" for r in rows)],
+        metrics=metrics,
+        arrays={"energies": {f"L={n}": e for n, e in energies.items()}},
+        data={"rows": rows, "energies": energies, "index_rows": index_rows, "saddles": saddle_pts},
+    )
 
-    folder = store.folder(run_id)
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    """Energy histograms with −E₀ and −E∞; Θ_{k,H}(u); saddle energies by index."""
+    from ...plots.spinglass import complexity_curves, energy_histograms, saddle_energies
+
+    H = cfg.H
+    e0, e1, einf = threshold(H, 0), threshold(H, 1), e_inf(H)
+    energies, saddle_pts = summary.data["energies"], summary.data["saddles"]
     ref = {f"−E₀({H})": -e0, f"−E∞({H})": -einf}
-    figs = []
-    fig = energy_histograms(energies, reference=ref, H=H)
-    figs.append(folder / "energy_histograms.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    out = {
+        "energy_histograms": (
+            energy_histograms(energies, reference=ref, H=H),
+            f"energies L/Λ of the minima found per Λ, with −E₀({H}) and −E∞({H})",
+        )
+    }
     u = np.linspace(-e0 - 0.08, -einf + 0.06, 600)
     # the total first: below −E∞ it coincides with Θ_{0,H}, which is drawn over it
     curves = {f"Θ_{H} (all indices)": complexity(u, H)}
     curves.update({f"Θ_{{{k},{H}}}": complexity(u, H, k) for k in cfg.k_curves})
-    fig = complexity_curves(u, curves, reference={"−E₀": -e0, "−E₁": -e1, "−E∞": -einf}, H=H)
-    figs.append(folder / "complexity.png")
-    fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
+    out["complexity"] = (
+        complexity_curves(u, curves, reference={"−E₀": -e0, "−E₁": -e1, "−E∞": -einf}, H=H),
+        f"complexity Θ_{{k,{H}}}(u) (Auffinger, Ben Arous & Černý): zeros at −E_k",
+    )
     if saddle_pts:
         n_sad = max(cfg.saddles.sizes)
         pts = [(i, v) for n, i, v in saddle_pts if n == n_sad]
-        mins = energies.get(n_sad)
         fig = saddle_energies(
-            [i for i, _ in pts], [v for _, v in pts], reference=ref, minima=mins, H=H, n_spins=n_sad
+            [i for i, _ in pts],
+            [v for _, v in pts],
+            reference=ref,
+            minima=energies.get(n_sad),
+            H=H,
+            n_spins=n_sad,
         )
-        figs.append(folder / "saddles.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
-    store.save_arrays(run_id, "energies", **{f"L={n}": e for n, e in energies.items()})
-    tables = {
-        f"minima of the spherical {H}-spin glass from {cfg.replicas} random starts per Λ "
-        f"(−E₀ = {-e0:.4f}, −E∞ = {-einf:.4f})": rows,
-        "saddle searches (eigenvector following)": saddle_rows,
-        "critical points by index (energy rises with the index)": index_rows,
-    }
-    notes = ["std of L/Λ: " + ", ".join(f"Λ={r['Λ']}: {r['std L/Λ']:.4f}" for r in rows)]
-    return Result(
-        run_id=run_id,
-        folder=folder,
-        tables=tables,
-        figures=figs,
-        notes=notes,
-        data={"rows": rows, "energies": energies, "index_rows": index_rows},
-    )
+        out["saddles"] = (fig, f"energy of the critical points found at Λ = {n_sad}, by index")
+    return out

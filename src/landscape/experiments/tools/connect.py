@@ -11,6 +11,11 @@ them never changes it) and stated in the table: ``data_seed`` when given; else t
 the checkpoints record (``meta["data"]["seed"]`` for this dataset) when they record one
 and the same; else ``seed``. A warning names the difference when the checkpoints'
 recorded data differ.
+
+The table gives the method, threshold and measure, whether the models were connected, the
+bead count, the highest value along the path, its normalized geodesic length (all
+parameters and weights only), the optimiser steps, the evaluation data, the straight
+line's barrier, and with ``--align`` the barrier before and after weight matching.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ from pydantic import Field
 
 from ... import checkpoint
 from ..._errors import LandscapeError
-from ...connect import Profile, align_and_interpolate, classification_error, find_path, interpolate
+from ...connect import Profile, align_and_interpolate, find_path, interpolate
+from ...data import DatasetName
+from ...evaluate import Evaluator
 from ...optim import Adam
 from ...params import unstack
-from ...runtime.executor import Executor
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
-from .._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
+from ...runtime.store import task_key
+from .._base import ExperimentConfig, load_checkpoint_with_data, torch_dtype
+from ..lifecycle import CheckpointArtifact, Results, Summary
 
 NAME = "connect"
 
@@ -41,7 +47,7 @@ class Config(ExperimentConfig):
 
     a: str
     b: str
-    data: Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+    data: DatasetName
     mnist_dir: str | None = None
     threshold: float = Field(gt=0)
     method: Literal["dss", "dss-constrained", "bezier", "linear"] = "dss"
@@ -92,12 +98,31 @@ def evaluation_split(cfg: Config, meta_a: dict, meta_b: dict) -> tuple[int, str,
 
 
 @dataclass(frozen=True)
-class ConnectJob:
+class ConnectTask:
+    """Align (optionally), find the path, scan the straight line: one task."""
+
     config: dict
 
     @property
     def key(self) -> str:
         return task_key(job="connect")
+
+    def run(self) -> dict:
+        return connect_job(self)
+
+
+def check(cfg: Config) -> None:
+    """Both checkpoints exist; say (once, before the run) when their data records differ."""
+    for path in (cfg.a, cfg.b):
+        if not Path(path).is_file():
+            raise LandscapeError(f"checkpoint not found: {path}")
+    _, _, warning = evaluation_split(cfg, checkpoint.load(cfg.a).meta, checkpoint.load(cfg.b).meta)
+    if warning is not None:
+        warnings.warn(warning, UserWarning, stacklevel=2)
+
+
+def tasks(cfg: Config) -> list:
+    return [ConnectTask(cfg.model_dump(mode="json"))]
 
 
 def _load(cfg: Config):
@@ -125,128 +150,92 @@ def _load(cfg: Config):
     return la.model, la.dataset, la.params, b
 
 
-def connect_job(job: ConnectJob) -> dict:
+def connect_job(job: ConnectTask) -> dict:
     cfg = Config.model_validate(job.config)
     fm, ds, a, b = _load(cfg)
-    measure, mdata, mname = None, None, None
+    objective, measure = Evaluator.of_model(fm, ds.train), None
     if cfg.measure == "error":
         if ds.task != "classification":
             raise LandscapeError("--measure error needs a classification dataset")
-        measure, mdata, mname = classification_error(fm.forward), ds.test, "test error"
+        measure = Evaluator.of_model(fm, ds.test, "error", name="test error")
     out: dict = {}
+    pick = "barrier" if measure is None else "measure_barrier"
     if cfg.align:
-        report = align_and_interpolate(
-            fm.loss, a, b, ds.train, measure=measure, measure_data=mdata, measure_name=mname
-        )
+        report = align_and_interpolate(objective, a, b, measure=measure)
         b = report.alignment.params
-        pick = "barrier" if measure is None else "measure_barrier"
         out["barrier_before_align"] = float(getattr(report.before, pick))
         out["barrier_after_align"] = float(getattr(report.after, pick))
-    options: dict = {
-        "measure": measure,
-        "measure_data": mdata,
-        "measure_name": mname,
-        "grid": cfg.grid,
-    }
+    options: dict = {"measure": measure, "grid": cfg.grid}
     if cfg.method != "linear":
         options.update(alpha=cfg.alpha, optimizer=Adam(lr=cfg.lr), seed=cfg.seed)
         if cfg.method == "bezier":
             options["steps"] = cfg.max_steps
         else:
             options.update(max_steps=cfg.max_steps, max_beads=cfg.max_beads)
-    res = find_path(fm.loss, a, b, ds.train, cfg.threshold, method=cfg.method, **options)
-    line = interpolate(
-        fm.loss,
-        a,
-        b,
-        ds.train,
-        grid=cfg.grid,
-        measure=measure,
-        measure_data=mdata,
-        measure_name=mname,
-    )
+    res = find_path(objective, a, b, threshold=cfg.threshold, method=cfg.method, **options)
+    line = interpolate(objective, a, b, grid=cfg.grid, measure=measure)
     out.update({k: v for k, v in res.summary().items() if k != "measure"})
     out["measure"] = res.measure_name
-    out["linear_barrier"] = float(line.barrier if measure is None else line.measure_barrier)
+    out["linear_barrier"] = float(getattr(line, pick))
     for k, v in res.beads.items():
         out[f"bead.{k}"] = v.detach().cpu()
     out.update(res.profile.to_arrays())
     return out
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ...plots.connect import plot_path_profile
+_SUMMARY = (
+    "method",
+    "threshold",
+    "measure",
+    "status",
+    "bead_count",
+    "max_value",
+    "length",
+    "length_weights",
+    "steps",
+)
 
-    for path in (cfg.a, cfg.b):
-        if not Path(path).is_file():
-            raise LandscapeError(f"checkpoint not found: {path}")
-    ca, cb = checkpoint.load(cfg.a), checkpoint.load(cfg.b)
-    data_seed, why, warning = evaluation_split(cfg, ca.meta, cb.meta)
-    if warning is not None:
-        warnings.warn(warning, UserWarning, stacklevel=2)
-    r = run_sweep(
-        store,
-        run_id,
-        executor,
-        connect_job,
-        [ConnectJob(cfg.model_dump(mode="json"))],
-        "connecting",
-    )[ConnectJob({}).key]
-    folder = store.folder(run_id)
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """The connection table; the string of beads as checkpoints ``string/bead_000.ckpt`` …"""
+    r = results[0][1]
+    ca = checkpoint.load(cfg.a)
+    data_seed, why, _ = evaluation_split(cfg, ca.meta, checkpoint.load(cfg.b).meta)
     beads = {
         k.removeprefix("bead."): torch.as_tensor(v) for k, v in r.items() if k.startswith("bead.")
     }
-    series = folder / "string"
-    for i, bead in enumerate(unstack(beads)):
-        checkpoint.save(
-            series / f"bead_{i:03d}.ckpt",
-            bead,
-            ca.spec,
-            meta={
-                "run_id": run_id,
-                "index": i,
-                "method": cfg.method,
-                "threshold": cfg.threshold,
-                "loss": ca.meta.get("loss", "cross_entropy"),
-                "data": {"name": cfg.data, "seed": data_seed},
-            },
-        )
-    profile = Profile.from_arrays(r, r["measure"])
-    fig = plot_path_profile(
-        profile,
-        threshold=cfg.threshold,
-        title=f"{cfg.method}: {Path(cfg.a).name} → {Path(cfg.b).name} ({r['status']})",
-    )
-    png = folder / "profile.png"
-    fig.savefig(png, dpi=120, bbox_inches="tight")
-    summary = {
-        k: r[k]
-        for k in (
-            "method",
-            "threshold",
-            "measure",
-            "status",
-            "bead_count",
-            "max_value",
-            "length",
-            "length_weights",
-            "steps",
-        )
+    meta = {
+        "method": cfg.method,
+        "threshold": cfg.threshold,
+        "loss": ca.meta.get("loss", "cross_entropy"),
+        "data": {"name": cfg.data, "seed": data_seed},
     }
+    string = {
+        f"string/bead_{i:03d}.ckpt": CheckpointArtifact(bead, ca.spec, {**meta, "index": i})
+        for i, bead in enumerate(unstack(beads))
+    }
+    summary = {k: r[k] for k in _SUMMARY}
     summary["evaluation data"] = f"{cfg.data} split seed={data_seed} ({why}), for A and B"
     summary["straight-line barrier"] = r["linear_barrier"]
     if cfg.align:
         summary["barrier before align"] = r["barrier_before_align"]
         summary["barrier after align"] = r["barrier_after_align"]
-    store.log_metrics(
-        run_id, {k: float(v) for k, v in summary.items() if isinstance(v, int | float)}
-    )
-    rows = [{"quantity": k, "value": v} for k, v in summary.items()]
-    return Result(
-        run_id=run_id,
-        folder=folder,
-        tables={"connection": rows},
-        figures=[png],
-        notes=[f"string of {len(unstack(beads))} points saved to {series}/"],
+    return Summary(
+        tables={"connection": [{"quantity": k, "value": v} for k, v in summary.items()]},
+        notes=[f"string of {len(string)} points saved to string/ in the run folder"],
+        metrics=[(0, {k: float(v) for k, v in summary.items() if isinstance(v, int | float)})],
+        checkpoints=string,
         data={"result": r},
     )
+
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    from ...plots.connect import plot_path_profile
+
+    r = summary.data["result"]
+    fig = plot_path_profile(
+        Profile.from_arrays(r, r["measure"]),
+        threshold=cfg.threshold,
+        title=f"{cfg.method}: {Path(cfg.a).name} → {Path(cfg.b).name} ({r['status']})",
+    )
+    return {"profile": (fig, f"{r['measure']} along the path found, with the threshold L0")}

@@ -4,6 +4,11 @@ Top-k eigenvalues (Lanczos, tolerance checked), Hutchinson trace with its standa
 the spectral density by stochastic Lanczos quadrature, and the index (exact from the full
 spectrum for small models, estimated from the SLQ quadrature with a standard error for
 large ones), all of the Hessian of the dataset-mean loss on the chosen split.
+
+The table lists P and the sample count, each eigenvalue (with the largest relative
+residual and whether it met the tolerance), the trace ± its standard error, the index
+(exact or estimated ± stderr, with the fraction and how many eigenvalues counted as zero),
+and the integral of the density (1 up to quadrature error).
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ from ...curvature import (
     slq,
     spectral_density,
 )
-from ...runtime.executor import Executor
+from ...data import DatasetName
 from ...runtime.progress import progress_bar
-from ...runtime.store import Store, task_key
-from ...runtime.sweep import run_sweep
-from .._base import ExperimentConfig, Result, load_checkpoint_with_data, torch_dtype
+from ...runtime.store import task_key
+from .._base import ExperimentConfig, load_checkpoint_with_data, torch_dtype
+from ..lifecycle import Results, Summary
 
 NAME = "hessian"
 
@@ -50,7 +55,7 @@ class Config(ExperimentConfig):
     """
 
     checkpoint: str
-    data: Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+    data: DatasetName
     mnist_dir: str | None = None
     split: Literal["train", "test"] = "train"
     n_samples: int | None = Field(default=None, ge=1)
@@ -69,12 +74,28 @@ class Config(ExperimentConfig):
 
 
 @dataclass(frozen=True)
-class HessianJob:
+class HessianTask:
+    """Every asked-for quantity of one checkpoint's Hessian, in one task."""
+
     config: dict
 
     @property
     def key(self) -> str:
         return task_key(job="hessian")
+
+    def run(self) -> dict:
+        return hessian_job(self)
+
+
+def check(cfg: Config) -> None:
+    """The checkpoint exists and fits the dataset: refused before a run is recorded."""
+    if not Path(cfg.checkpoint).is_file():
+        raise LandscapeError(f"checkpoint not found: {cfg.checkpoint}")
+    _setup(cfg)
+
+
+def tasks(cfg: Config) -> list:
+    return [HessianTask(cfg.model_dump(mode="json"))]
 
 
 def _setup(cfg: Config):
@@ -111,7 +132,7 @@ def _stage(op: _ProgressHessian, description: str, total: int | None):
             op.bar = None
 
 
-def hessian_job(job: HessianJob) -> dict:
+def hessian_job(job: HessianTask) -> dict:
     cfg = Config.model_validate(job.config)
     fm, params, batch = _setup(cfg)
     op = _ProgressHessian(fm, params, batch, chunk_size=cfg.chunk_size, backend="cached")
@@ -174,74 +195,67 @@ def hessian_job(job: HessianJob) -> dict:
     return out
 
 
-def run(cfg: Config, store: Store, run_id: str, executor: Executor) -> Result:
-    from ...plots.curvature import spectral_density_plot
+def _eigen_rows(cfg: Config, r: dict) -> tuple[list[dict], dict[str, float]]:
+    rows, metrics = [], {}
+    for which in ("top", "bottom"):
+        for i, v in enumerate(r.get(f"{which}_eigenvalues", [])):
+            detail = ""
+            if i == 0:
+                met = "met" if r[f"{which}_converged"] else "NOT met"
+                detail = (
+                    f"residual ≤ {r[f'{which}_residual']:.1e} (tol {cfg.tol:g}, {met}), "
+                    f"{r[f'{which}_hvps']} HVPs"
+                )
+            rows.append({"quantity": f"λ_{which} {i + 1}", "value": float(v), "detail": detail})
+            metrics[f"lambda_{which}_{i + 1}"] = float(v)
+    return rows, metrics
 
-    if not Path(cfg.checkpoint).is_file():
-        raise LandscapeError(f"checkpoint not found: {cfg.checkpoint}")
-    r = run_sweep(
-        store, run_id, executor, hessian_job, [HessianJob(cfg.model_dump(mode="json"))], "curvature"
-    )[HessianJob({}).key]
+
+def reduce(cfg: Config, results: Results) -> Summary:
+    """One table: P, samples, eigenvalues (residual, HVPs), trace ± stderr, index."""
+    r = results[0][1]
     rows: list[dict] = [
         {"quantity": "parameters P", "value": int(r["num_params"]), "detail": ""},
         {"quantity": "samples", "value": int(r["samples"]), "detail": cfg.split},
     ]
-    metrics: dict[str, float] = {}
-    for which in ("top", "bottom"):
-        if f"{which}_eigenvalues" in r:
-            for i, v in enumerate(r[f"{which}_eigenvalues"]):
-                rows.append(
-                    {
-                        "quantity": f"λ_{which} {i + 1}",
-                        "value": float(v),
-                        "detail": f"residual ≤ {r[f'{which}_residual']:.1e} (tol {cfg.tol:g}, "
-                        f"{'met' if r[f'{which}_converged'] else 'NOT met'}), "
-                        f"{r[f'{which}_hvps']} HVPs"
-                        if i == 0
-                        else "",
-                    }
-                )
-                metrics[f"lambda_{which}_{i + 1}"] = float(v)
+    eig_rows, metrics = _eigen_rows(cfg, r)
+    rows += eig_rows
     if "trace" in r:
-        rows.append(
-            {
-                "quantity": "trace",
-                "value": r["trace"],
-                "detail": f"± {r['trace_stderr']:.3g} (Hutchinson, {r['trace_hvps']} HVPs)",
-            }
-        )
+        detail = f"± {r['trace_stderr']:.3g} (Hutchinson, {r['trace_hvps']} HVPs)"
+        rows.append({"quantity": "trace", "value": r["trace"], "detail": detail})
         metrics.update(trace=r["trace"], trace_stderr=r["trace_stderr"])
     if "index" in r:
+        detail = (
+            f"± {r['index_stderr']:.3g} ({r['index_method']}), "
+            f"fraction {r['index_fraction']:.4f}, {r['index_zero']:.0f} counted zero"
+        )
         rows.append(
-            {
-                "quantity": "index (negative eigenvalues)",
-                "value": r["index"],
-                "detail": f"± {r['index_stderr']:.3g} ({r['index_method']}), "
-                f"fraction {r['index_fraction']:.4f}, {r['index_zero']:.0f} counted zero",
-            }
+            {"quantity": "index (negative eigenvalues)", "value": r["index"], "detail": detail}
         )
         metrics.update(index=r["index"], index_fraction=r["index_fraction"])
-    store.log_metrics(run_id, metrics)
-    folder = store.folder(run_id)
-    figs = []
     if "density" in r:
-        fig = spectral_density_plot(
-            r["density_grid"],
-            r["density"],
-            eigenvalues=r.get("eigenvalues"),
-            title=f"Hessian spectral density (SLQ, {cfg.probes} probes × {cfg.steps} steps): "
-            f"{Path(cfg.checkpoint).name} on {cfg.data} {cfg.split}",
-        )
-        figs.append(folder / "density.png")
-        fig.savefig(figs[-1], dpi=120, bbox_inches="tight")
         rows.append(
             {"quantity": "∫ density", "value": r["density_integral"], "detail": "should be 1"}
         )
-    return Result(
-        run_id=run_id,
-        folder=folder,
+    return Summary(
         tables={f"Hessian of {Path(cfg.checkpoint).name}": rows},
-        figures=figs,
         notes=[f"note: {n}" for n in r.get("notes", [])],
+        metrics=[(0, metrics)],
         data={"result": r},
     )
+
+
+def figures(cfg: Config, results: Results, summary: Summary) -> dict:
+    from ...plots.curvature import spectral_density_plot
+
+    r = summary.data["result"]
+    if "density" not in r:
+        return {}
+    fig = spectral_density_plot(
+        r["density_grid"],
+        r["density"],
+        eigenvalues=r.get("eigenvalues"),
+        title=f"Hessian spectral density (SLQ, {cfg.probes} probes × {cfg.steps} steps): "
+        f"{Path(cfg.checkpoint).name} on {cfg.data} {cfg.split}",
+    )
+    return {"density": (fig, "spectral density of the Hessian (SLQ, Gaussian broadening)")}
