@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -104,3 +106,33 @@ def test_bad_inputs_rejected():
         dataset_mean(fm.loss, fm.params(), (torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)))
     with pytest.raises(LandscapeError, match="pair"):
         dataset_mean(fm.loss, fm.params(), torch.zeros(3, 2))
+
+
+def test_weighted_mean_of_uneven_chunks_is_the_full_batch_value(digits64, mlp_spec):
+    """The one chunk-weighted mean: any tree of per-chunk means (tensor, dict, tuple, list),
+    weighted by row counts, equals the full-batch value; half precision sums in float32."""
+    from landscape.functional import batch_rows, weighted_mean
+
+    fm = FunctionalModel(models.build(mlp_spec, seed=0, dtype=torch.float64))
+    p = fm.params()
+    x, y = digits64.train
+    cuts = [0, 7, 20, 333, 1000, int(x.shape[0])]  # chunks of 7, 13, 313, 667 and the rest
+    chunks = [(x[a:b], y[a:b]) for a, b in itertools.pairwise(cuts)]
+
+    def values(batch):
+        grads, value = torch.func.grad_and_value(lambda q: fm.loss(q, batch))(p)
+        return {"loss": value, "parts": (grads, [fm.forward(p, batch[0]).mean()])}
+
+    got = weighted_mean((batch_rows(b), values(b)) for b in chunks)
+    ref = values((x, y))
+    torch.testing.assert_close(got["loss"], ref["loss"], rtol=1e-13, atol=0)
+    for k in p:
+        torch.testing.assert_close(got["parts"][0][k], ref["parts"][0][k], rtol=1e-11, atol=1e-15)
+    assert isinstance(got["parts"], tuple) and isinstance(got["parts"][1], list)
+    torch.testing.assert_close(got["parts"][1][0], ref["parts"][1][0], rtol=1e-12, atol=1e-15)
+    assert batch_rows(None) == 1 and batch_rows(chunks[1]) == 13
+    # float16 chunk means are summed and returned in float32
+    half = weighted_mean([(1, torch.tensor(1.0, dtype=torch.float16)), (3, torch.tensor(0.5))])
+    assert half.dtype == torch.float32 and float(half) == 0.625
+    with pytest.raises(LandscapeError, match="empty"):
+        weighted_mean([])

@@ -24,7 +24,7 @@ from landscape.curvature import (
     loss_and_gradient,
 )
 from landscape.evaluate import Evaluator
-from landscape.functional import FunctionalModel, dataset_mean, evaluate_points, model_params
+from landscape.functional import FunctionalModel, dataset_mean, evaluate_points
 
 EPS = 1e-5  # BatchNorm1d's default
 
@@ -333,7 +333,6 @@ def test_frozen_parameters_are_left_out_by_default():
     trainable = ["1.weight", "1.bias", "3.weight", "3.bias"]
     fm = FunctionalModel(m)
     assert list(fm.params()) == trainable
-    assert list(model_params(m)) == trainable
     assert list(fm.params(include_frozen=True)) == [k for k, _ in m.named_parameters()]
     assert list(FunctionalModel(m, include_frozen=True).params()) == list(
         fm.params(include_frozen=True)

@@ -250,8 +250,7 @@ def _command(entries: list[Any], *, paper: bool) -> Any:
     command.__annotations__ = {k: a for k, (a, _) in params.items()}
     command.__doc__ = (
         "Reproduce a published result: the quick form by default, --full for the paper's "
-        "size.\n\n\b\n"
-        + "\n".join(f"{e.name:<14} {e.reference}: {e.summary}" for e in entries)
+        "size.\n\n\b\n" + "\n".join(f"{e.name:<14} {e.reference}: {e.summary}" for e in entries)
         if paper
         else first.summary[0].upper() + first.summary[1:] + "."
     )

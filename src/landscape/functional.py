@@ -28,17 +28,20 @@ __all__ = [
     "Batch",
     "Data",
     "FunctionalModel",
+    "OutputLoss",
+    "batch_rows",
     "dataset_mean",
     "evaluate_points",
     "get_loss",
     "iter_chunks",
-    "model_params",
+    "weighted_mean",
 ]
 
 Batch = tuple[Tensor, Tensor]
 #: a (inputs, targets) pair of tensors, or any iterable of such batches (e.g. a DataLoader)
 Data = Union[Batch, Iterable[Batch]]  # noqa: UP007 - a runtime alias, kept 3.10-safe
-LossFn = Callable[[Tensor, Tensor], Tensor]
+#: ``loss(output, target) -> batch mean``: the loss on a model's outputs (not on parameters)
+OutputLoss = Callable[[Tensor, Tensor], Tensor]
 
 
 def _match(output: Tensor, target: Tensor) -> Tensor:
@@ -65,7 +68,7 @@ def _bce(output: Tensor, target: Tensor) -> Tensor:
 
 
 #: built-in losses, each the mean over the batch of a per-sample loss
-LOSSES: dict[str, LossFn] = {
+LOSSES: dict[str, OutputLoss] = {
     "cross_entropy": _cross_entropy,
     "mse": _mse,
     "mae": _mae,
@@ -73,7 +76,7 @@ LOSSES: dict[str, LossFn] = {
 }
 
 
-def get_loss(loss: str | LossFn) -> LossFn:
+def get_loss(loss: str | OutputLoss) -> OutputLoss:
     """Resolve a loss name (``cross_entropy``, ``mse``, ``mae``, ``bce``); pass callables through.
 
     A callable must map ``(output, target)`` to the *mean* loss over the batch.
@@ -82,22 +85,6 @@ def get_loss(loss: str | LossFn) -> LossFn:
         return loss
     check_choice("loss", loss, LOSSES)
     return LOSSES[loss]
-
-
-def model_params(model: nn.Module, include_frozen: bool = False) -> Params:
-    """Detached copies of a module's named parameters (the module is not touched).
-
-    Args:
-        model: any ``nn.Module``.
-        include_frozen: also return parameters with ``requires_grad=False``. By default only
-            the trainable ones are returned (all of them when none is trainable).
-    """
-    if not isinstance(model, nn.Module):
-        raise LandscapeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    named = list(model.named_parameters())
-    trainable = [k for k, v in named if v.requires_grad]
-    keep = {k for k, _ in named} if include_frozen or not trainable else set(trainable)
-    return {k: v.detach().clone() for k, v in named if k in keep}
 
 
 #: modules whose train-mode forward is random: a train-mode landscape would not be a function
@@ -174,7 +161,7 @@ class FunctionalModel:
     def __init__(
         self,
         model: nn.Module,
-        loss: str | LossFn = "cross_entropy",
+        loss: str | OutputLoss = "cross_entropy",
         mode: Literal["eval", "train"] = "eval",
         *,
         include_frozen: bool = False,
@@ -184,7 +171,7 @@ class FunctionalModel:
             raise LandscapeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_choice("mode", mode, ("eval", "train"))
         self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
-        self.output_loss: LossFn = get_loss(loss)
+        self.output_loss: OutputLoss = get_loss(loss)
         """The loss on the module's output, ``output_loss(output, target) -> mean``."""
         self.mode = mode
         named = list(model.named_parameters())
@@ -334,9 +321,56 @@ def _first_device(params: Mapping[str, Tensor]) -> torch.device:
     return next(iter(params.values())).device
 
 
-def _accumulate(value: Tensor, n: int) -> Tensor:
-    """``n · value``, in at least float32 (half-precision means are summed in float32)."""
-    return _at_least_float32(value) * n
+#: a tensor, or a dict, list or tuple of them (nested): what :func:`weighted_mean` averages
+Tree = Union[Tensor, Mapping[str, "Tree"], list["Tree"], tuple["Tree", ...]]  # noqa: UP007
+
+
+def _tree_map(fn: Callable[..., Tensor], *trees: Tree) -> Tree:
+    """``fn`` applied leaf by leaf to trees of one structure (dicts, lists, tuples of tensors)."""
+    first = trees[0]
+    if isinstance(first, Mapping):
+        return {k: _tree_map(fn, *(t[k] for t in trees)) for k in first}
+    if isinstance(first, list | tuple):
+        return type(first)(_tree_map(fn, *parts) for parts in zip(*trees, strict=True))
+    return fn(*trees)
+
+
+def batch_rows(batch: Batch | None) -> int:
+    """The number of rows ``n_c`` of a chunk (its weight in a dataset mean); 1 for no data."""
+    return 1 if batch is None else int(batch[0].shape[0])
+
+
+def weighted_mean(values: Iterable[tuple[int, Tree]]) -> Tree:
+    """The row-weighted mean ``Σ_c n_c v_c / Σ_c n_c`` of per-chunk means ``v_c``.
+
+    The one place where a dataset mean is assembled from chunks: a per-chunk *mean* weighted
+    by the chunk's row count ``n_c`` gives exactly the mean over the whole dataset, whatever
+    the chunking. Each ``v_c`` may be a tensor or a dict, list or tuple of tensors (nested),
+    all of one structure; float16/bfloat16 leaves are accumulated (and returned) in float32.
+    Gradients flow through.
+
+    Args:
+        values: ``(n_c, v_c)`` pairs, e.g. ``((batch_rows(b), f(b)) for b in chunks)``.
+
+    Returns:
+        A tree shaped like the ``v_c``.
+
+    Raises:
+        LandscapeError: no pairs (an empty dataset).
+
+    Example:
+        >>> weighted_mean([(1, torch.tensor(4.0)), (3, torch.tensor(0.0))])
+        tensor(1.)
+    """
+    total: Tree | None = None
+    count = 0
+    for n, value in values:
+        weighted = _tree_map(lambda v, n=n: _at_least_float32(v) * n, value)
+        total = weighted if total is None else _tree_map(torch.add, total, weighted)
+        count += n
+    if total is None:
+        raise LandscapeError("the dataset is empty")
+    return _tree_map(lambda v: v / count, total)
 
 
 def dataset_mean(
@@ -370,28 +404,14 @@ def dataset_mean(
     _check_params(params)
     device = _first_device(params)
     dtype = floating_dtype(params)
-    total: Tensor | dict[str, Tensor] | None = None
-    count = 0
-    for x, y in iter_chunks(data, chunk_size):
+
+    def moved(x: Tensor, y: Tensor) -> Batch:
         if dtype is not None and x.is_floating_point():
-            x = x.to(device=device, dtype=dtype)
-        else:
-            x = x.to(device)
-        y = y.to(device)
-        n = x.shape[0]
-        value = fn(params, (x, y))
-        if isinstance(value, dict):
-            weighted = {k: _accumulate(v, n) for k, v in value.items()}
-            total = weighted if total is None else {k: total[k] + weighted[k] for k in total}
-        else:
-            weighted = _accumulate(value, n)
-            total = weighted if total is None else total + weighted
-        count += n
-    if total is None:
-        raise LandscapeError("the dataset is empty")
-    if isinstance(total, dict):
-        return {k: v / count for k, v in total.items()}
-    return total / count
+            return x.to(device=device, dtype=dtype), y.to(device)
+        return x.to(device), y.to(device)
+
+    chunks = (moved(x, y) for x, y in iter_chunks(data, chunk_size))
+    return weighted_mean((batch_rows(b), fn(params, b)) for b in chunks)
 
 
 def evaluate_points(

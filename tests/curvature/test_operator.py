@@ -200,7 +200,7 @@ def test_bad_inputs_raise_one_line_errors(mlp_problem):
 
 
 def test_dense_hessian_plan_fits_the_budget():
-    from landscape.curvature import operator as opmod
+    from landscape.curvature import dense as opmod
 
     p, n, row = 644, 100, 1000.0
     assert opmod._dense_plan(p, n, row, 8, 2**40, True) == (n, p)  # all at once when it fits
@@ -216,7 +216,7 @@ def test_dense_hessian_plan_fits_the_budget():
 def test_dense_hessian_bounds_its_memory_by_default(mlp_problem, monkeypatch):
     """All P tangents through the whole data set at once took > 20 GB on a small CNN: the
     default now splits rows and tangents to fit DENSE_MEMORY_BUDGET, same Hessian."""
-    from landscape.curvature import operator as opmod
+    from landscape.curvature import dense as opmod
 
     p = mlp_problem
     rows_seen: list[int] = []

@@ -14,7 +14,6 @@ from landscape.curvature import (
     HessianOperator,
     MatrixOperator,
     eigenpairs,
-    estimate_index,
     exact_index,
     gaussian_density,
     slq,
@@ -127,28 +126,6 @@ def test_slq_without_reorthogonalisation_still_integrates(mlp_problem):
     assert abs(d.integral() - 1.0) < 1e-6
 
 
-def test_index_of_a_constructed_quadratic():
-    p, n_neg, n_zero = 60, 7, 5
-    lam = torch.cat(
-        [
-            -torch.linspace(0.5, 3.0, n_neg),
-            torch.zeros(n_zero),
-            torch.linspace(0.2, 4.0, p - n_neg - n_zero),
-        ]
-    ).double()
-    a = _spd_like(p, lam, seed=7)
-    w = {"w": torch.zeros(p, dtype=torch.float64)}
-    op = HessianOperator(lambda prm: 0.5 * prm["w"] @ a @ prm["w"], w)
-    r = exact_index(op, zero_tol=1e-8)
-    assert (r.count, r.num_zero, r.num_params) == (n_neg, n_zero, p)
-    assert r.fraction == n_neg / p and r.method == "exact"
-    assert r.eigenvalues.shape == (p,)
-    est = estimate_index(op, num_probes=64, num_steps=p, seed=0)
-    assert est.method == "slq" and est.fraction_stderr > 0
-    assert abs(est.fraction - n_neg / p) <= 4 * est.fraction_stderr
-    assert abs(est.count - n_neg) <= 4 * est.count_stderr
-
-
 def test_summaries_are_plain_python():
     a = torch.diag(torch.tensor([-1.0, 0.5, 2.0, 3.0], dtype=torch.float64))
     e = eigenpairs(a, 2, tol=1e-10).summary()
@@ -156,16 +133,6 @@ def test_summaries_are_plain_python():
     json.dumps([e, i])
     assert e["eigenvalues"] == pytest.approx([3.0, 2.0]) and e["converged"] is True
     assert (i["index"], i["fraction"], i["method"]) == (1.0, 0.25, "exact")
-
-
-def test_zero_tolerance_absolute_and_relative():
-    eig = torch.tensor([-1.0, -1e-4, 0.0, 1e-4, 2.0])
-    assert exact_index(eig, zero_tol=1e-6).count == 2
-    assert exact_index(eig, zero_tol=1e-3).count == 1  # τ = 2e-3 · … relative to max |λ| = 2
-    r = exact_index(eig, zero_tol=1e-3, relative=False)
-    assert (r.count, r.num_zero, r.threshold) == (1, 3, 1e-3)
-    with pytest.raises(LandscapeError, match="zero_tol"):
-        exact_index(eig, zero_tol=-1.0)
 
 
 def test_float32_operator_meets_a_float32_tolerance(mlp_problem):

@@ -7,7 +7,8 @@ import pytest
 
 from landscape import ConfigError
 from landscape.cli import main
-from landscape.experiments import build_config, execute
+from landscape.experiments import build_config, execute, replay
+from landscape.plots._checks import check_figure
 from landscape.runtime import SerialExecutor, Store
 
 
@@ -37,8 +38,17 @@ def test_quick_choromanska_end_to_end(tmp_path, capsys):
             assert math.isfinite(m[("test_loss_mean", size)]) and m[("test_loss_std", size)] > 0
             assert -1 <= m[("corr_train_test", size)] <= 1
         assert len(st.done_keys(run.id)) == len(cfg.sizes) * math.ceil(cfg.runs / cfg.runs_per_task)
-    assert (run.folder / "test_loss_histograms.png").stat().st_size > 20_000
-    assert (run.folder / "spread_vs_size.png").stat().st_size > 20_000
+        _, figs = replay("choromanska", st, run.id)  # the figures again, from the store
+        assert set(st.outputs(run.id).figures) == {"test_loss_histograms.png", "spread_vs_size.png"}
+    for name in ("test_loss_histograms", "spread_vs_size"):
+        assert (run.folder / f"{name}.png").is_file()
+    # one histogram per size; the spread panel readable (its log axis had no tick labels
+    # when the spreads spanned less than a decade) with one point per size
+    check_figure(figs["test_loss_histograms"][0], xlabel="test loss")
+    spread = figs["spread_vs_size"][0]
+    check_figure(spread)
+    xs = sorted({float(x) for line in spread.axes[0].get_lines() for x in line.get_xdata()})
+    assert xs == [float(n) for n in cfg.sizes]
     with np.load(run.folder / "losses.npz") as z:
         assert z["test_loss_n1=25"].shape == (cfg.runs,)
 

@@ -7,8 +7,9 @@ import torch
 from landscape import checkpoint, models
 from landscape.cli import main
 from landscape.curvature import dense_hessian
-from landscape.experiments import build_config
+from landscape.experiments import build_config, replay
 from landscape.experiments.papers.dauphin import StartTask, find_from_snapshot, problem
+from landscape.plots._checks import check_figure
 from landscape.runtime import Store
 
 
@@ -41,6 +42,10 @@ def test_quick_dauphin_end_to_end(tmp_path, capsys):
     assert (run.folder / "loss_vs_index.png").is_file() and (
         run.folder / "eigenvalues.png"
     ).is_file()
+    with Store(store) as st:
+        _, figs = replay("dauphin", st, run.id)
+    check_figure(figs["loss_vs_index"][0], xlabel="α")
+    check_figure(figs["eigenvalues"][0])
 
 
 def test_reported_index_matches_dense_hessian_at_the_point():

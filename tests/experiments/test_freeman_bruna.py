@@ -8,6 +8,7 @@ import torch
 
 from landscape import checkpoint, models
 from landscape.cli import main
+from landscape.experiments import replay
 from landscape.experiments.papers.freeman_bruna import (
     SYMMETRY_SPEC,
     THETA,
@@ -15,6 +16,7 @@ from landscape.experiments.papers.freeman_bruna import (
     symmetry_example,
     symmetry_params,
 )
+from landscape.plots._checks import check_figure
 from landscape.runtime import Store
 
 
@@ -64,8 +66,18 @@ def test_quick_freeman_bruna_end_to_end(tmp_path, capsys):
         else:
             assert r["status"] == "not connected within limits"
     assert metrics[("symmetry.risk_midpoint", 0)] == pytest.approx(0.5)
-    for name in ("sweep_quadratic_cubic.png", "sweep_digits.png", "symmetry.png"):
-        assert (run.folder / name).stat().st_size > 20_000
+    for name in ("sweep_quadratic_cubic", "sweep_digits", "symmetry"):
+        assert (run.folder / f"{name}.png").is_file()
+    with Store(store) as st:
+        _, figs = replay("freeman-bruna", st, run.id)
+    for name in ("sweep_quadratic_cubic", "sweep_digits"):
+        check_figure(figs[name][0], xlabel="L0")
+    # the symmetry line: t = 0 and 1 marked, risk 0 at both ends and 1/2 at the middle
+    check_figure(figs["symmetry"][0])
+    (curve,) = [ln for ln in figs["symmetry"][0].axes[0].get_lines() if len(ln.get_xdata()) > 2]
+    t, risk = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+    assert risk[0] == pytest.approx(0, abs=1e-12) and risk[-1] == pytest.approx(0, abs=1e-12)
+    assert risk.max() == pytest.approx(0.5) and t[risk.argmax()] == pytest.approx(0.5)
     assert any(
         math.isfinite(v)
         for (k, _), v in metrics.items()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from landscape.cli import main
-from landscape.experiments import build_config
+from landscape.experiments import build_config, replay
+from landscape.plots._checks import check_figure
 from landscape.runtime import Store
 from landscape.spinglass import e_inf, threshold
 
@@ -34,8 +35,14 @@ def test_quick_spinglass_end_to_end(tmp_path, capsys):
     saddle = [m[("saddle_mean_energy", k)] for k in sorted(cfg.saddles.indices)]
     assert all(a < b for a, b in itertools.pairwise(saddle))
     assert saddle[0] > m[("mean_energy", cfg.saddles.sizes[0])]
-    for name in ("energy_histograms.png", "complexity.png", "saddles.png"):
-        assert (run.folder / name).stat().st_size > 20_000
+    with Store(store) as st:
+        _, figs = replay("spinglass", st, run.id)
+    for name in ("energy_histograms", "complexity", "saddles"):
+        assert (run.folder / f"{name}.png").is_file()
+    # the reference lines at their values: −E₀(3) and −E∞(3) on every histogram panel
+    check_figure(figs["energy_histograms"][0], vlines=[-e0, -einf], xlabel="L/Λ")
+    check_figure(figs["complexity"][0], vlines=[-e0, -threshold(3, 1), -einf])
+    check_figure(figs["saddles"][0], hlines=[-e0, -einf])
     assert "−E₀ = -1.6570" in out and f"{-einf:.4f}" in out
 
 

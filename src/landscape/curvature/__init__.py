@@ -2,15 +2,19 @@
 
 * :mod:`.operator` — :class:`HessianOperator` (exact Hessian of the dataset-mean loss,
   forward-over-reverse, vmapped over many vectors, chunked over the data),
-  :class:`GGNOperator`, :class:`MatrixOperator`, and :func:`dense_hessian`, the reference.
+  :class:`GGNOperator` and :class:`MatrixOperator`.
+* :mod:`.dense` — :func:`dense_hessian`, the reference, and :func:`loss_and_gradient`.
 * :mod:`.spectrum` — :func:`eigenpairs` (Lanczos or ARPACK, tolerance checked and
-  reported), :func:`slq` and :func:`spectral_density` (Ghorbani et al. 2019),
-  :func:`exact_index` and :func:`estimate_index` (Dauphin et al. 2014).
+  reported), :func:`slq` and :func:`spectral_density` (Ghorbani et al. 2019).
+* :mod:`.index` — :func:`exact_index` and :func:`estimate_index` (Dauphin et al. 2014),
+  counting eigenvalues below ``−τ`` with the one threshold :func:`index_threshold`
+  (relative to ``max|λ|``, with an absolute floor) that the spin glass uses too.
 * :mod:`.trace` — :func:`hutchinson_trace` with a standard error.
-* :mod:`.critical` — Newton-MR, damped (Levenberg–Marquardt) Newton and L-BFGS on the
+* :mod:`.newton` — Newton-MR, damped (Levenberg–Marquardt) Newton and L-BFGS on the
   gradient norm find critical points of any index; saddle-free Newton finds minima.
 * :mod:`.following` — eigenvector following to a critical point of a chosen index, in a
   trust region; its step and radius rules are shared with the spin-glass saddle search.
+* :mod:`.finders` — :data:`FINDERS` by name and :func:`find_critical_point`.
 
 Example:
     >>> import torch
@@ -27,32 +31,30 @@ Example:
 from __future__ import annotations
 
 from ._finder import CriticalPointResult
-from .critical import (
-    FINDERS,
-    damped_newton,
-    find_critical_point,
-    gradient_norm_lbfgs,
-    newton_mr,
-    saddle_free_newton,
-)
+from .dense import dense_hessian, loss_and_gradient
+from .finders import FINDERS, find_critical_point
 from .following import eigenvector_following
+from .index import (
+    INDEX_RTOL,
+    IndexResult,
+    count_negative,
+    estimate_index,
+    exact_index,
+    index_threshold,
+)
+from .newton import damped_newton, gradient_norm_lbfgs, newton_mr, saddle_free_newton
 from .operator import (
     CurvatureOperator,
     GGNOperator,
     HessianOperator,
     MatrixOperator,
     as_operator,
-    dense_hessian,
-    loss_and_gradient,
 )
 from .spectrum import (
     DensityResult,
     EigenResult,
-    IndexResult,
     SLQResult,
     eigenpairs,
-    estimate_index,
-    exact_index,
     gaussian_density,
     lanczos_basis,
     slq,
@@ -62,6 +64,7 @@ from .trace import TraceResult, hutchinson_trace
 
 __all__ = [
     "FINDERS",
+    "INDEX_RTOL",
     "CriticalPointResult",
     "CurvatureOperator",
     "DensityResult",
@@ -73,6 +76,7 @@ __all__ = [
     "SLQResult",
     "TraceResult",
     "as_operator",
+    "count_negative",
     "damped_newton",
     "dense_hessian",
     "eigenpairs",
@@ -83,6 +87,7 @@ __all__ = [
     "gaussian_density",
     "gradient_norm_lbfgs",
     "hutchinson_trace",
+    "index_threshold",
     "lanczos_basis",
     "loss_and_gradient",
     "newton_mr",

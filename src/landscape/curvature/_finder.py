@@ -1,15 +1,17 @@
-"""What every critical-point finder shares: the problem, the result, the history.
+"""What every critical-point finder shares: the problem, the loop, the result, the history.
 
 :class:`Problem` evaluates a pure loss, its gradient and Hessian products at flat points and
-counts what it spent; :class:`Tracker` keeps the per-iteration history; :func:`make_result`
-measures the end point honestly (``converged`` only when ``‖∇L‖ ≤ grad_tol`` there).
-The finders themselves live by family in :mod:`.critical` (Krylov / Newton-type) and
-:mod:`.following` (eigenvector following).
+counts what it spent; :func:`solve` is the outer loop every Newton-type finder runs
+(evaluate, stop at ``‖∇L‖ ≤ grad_tol``, take the method's step, record it, stop on a stall);
+:class:`Tracker` keeps the per-iteration history; :func:`make_result` measures the end point
+honestly (``converged`` only when ``‖∇L‖ ≤ grad_tol`` there). The finders themselves live by
+family in :mod:`.newton` (Krylov / Newton-type) and :mod:`.following` (eigenvector
+following); :mod:`.finders` names them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,24 +19,21 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from .._validate import check_int, check_positive
 from ..functional import Data
 from ..params import Params, flatten, unflatten
-from .operator import (
-    CurvatureOperator,
-    HessianOperator,
-    MatrixOperator,
-    PureLoss,
-    dense_hessian,
-    loss_and_gradient,
-)
+from .dense import dense_hessian, loss_and_gradient
+from .operator import CurvatureOperator, HessianOperator, MatrixOperator, PureLoss
 
 __all__ = [
     "CriticalPointResult",
     "FinderBackend",
     "Problem",
+    "Step",
     "Tracker",
     "check_common",
     "make_result",
+    "solve",
 ]
 
 
@@ -161,11 +160,10 @@ STALL = "stalled: ‖∇L‖ fell by < 0.1 % in {patience} iterations (a non-cri
 
 
 def check_common(grad_tol: float, max_iter: int, patience: int = 0) -> None:
-    if not grad_tol > 0:
-        raise LandscapeError(f"grad_tol must be positive, got {grad_tol!r}")
-    for name, value in (("max_iter", max_iter), ("patience", patience)):
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise LandscapeError(f"{name} must be a non-negative integer, got {value!r}")
+    """The arguments every finder takes: ``grad_tol > 0``, ``max_iter, patience >= 0``."""
+    check_positive("grad_tol", grad_tol)
+    check_int("max_iter", max_iter, 0)
+    check_int("patience", patience, 0)
 
 
 class Tracker:
@@ -181,6 +179,69 @@ class Tracker:
         """``‖∇L‖`` fell by less than 0.1 % over the last ``patience`` iterations."""
         g = self.history["grad_norm"]
         return patience > 0 and len(g) > patience and g[-1] > 0.999 * g[-1 - patience]
+
+
+@dataclass(frozen=True)
+class Step:
+    """An accepted step: the new point, its loss and gradient, and the step's length."""
+
+    theta: Tensor
+    loss: float
+    grad: Tensor
+    length: float
+
+
+#: ``step(theta, loss, grad) -> Step``, or a message saying why the search must stop there
+StepFn = Callable[[Tensor, float, Tensor], "Step | str"]
+
+
+def solve(
+    prob: Problem,
+    step: StepFn,
+    *,
+    method: str,
+    grad_tol: float,
+    max_iter: int,
+    patience: int = 0,
+    start: Callable[[Tensor, Tensor], None] | None = None,
+) -> CriticalPointResult:
+    """The outer loop of a critical-point search, written once.
+
+    From ``prob.start()``: evaluate; until ``‖∇L‖ ≤ grad_tol`` or ``max_iter`` steps, ask the
+    method for a ``step`` (:class:`Step`, or a message when it cannot take one), record it,
+    and stop early when ``‖∇L‖`` stalled over ``patience`` iterations. The end point is
+    measured by :func:`make_result`.
+
+    Args:
+        prob: the problem (loss, data, counters).
+        step: the method: ``step(theta, loss, grad) -> Step | str``.
+        method: the finder's name, for the result.
+        grad_tol, max_iter, patience: as for :func:`~landscape.curvature.newton_mr`.
+        start: called once with the start's ``(theta, grad)`` before the first step (for
+            methods that keep state, such as L-BFGS's ``H ∇L``).
+
+    Returns:
+        :class:`CriticalPointResult`.
+    """
+    theta = prob.start()
+    value, g = prob.evaluate(theta)
+    if start is not None:
+        start(theta, g)
+    tracker = Tracker(value, float(g.norm()))
+    message = f"max_iter={max_iter} reached"
+    it = 0
+    while it < max_iter and not float(g.norm()) <= grad_tol:
+        out = step(theta, value, g)
+        if isinstance(out, str):
+            message = out
+            break
+        theta, value, g = out.theta, out.loss, out.grad
+        tracker.add(value, float(g.norm()), out.length)
+        it += 1
+        if tracker.stalled(patience):
+            message = STALL.format(patience=patience)
+            break
+    return make_result(prob, theta, value, g, grad_tol, it, method, message, tracker)
 
 
 def make_result(

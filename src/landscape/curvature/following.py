@@ -43,10 +43,11 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError
+from .._validate import check_int, check_positive, check_unit_interval
 from ..functional import Data
 from ._finder import CriticalPointResult, Problem, Tracker, check_common, make_result
+from .index import exact_index
 from .operator import PureLoss
-from .spectrum import exact_index
 
 __all__ = ["eigenvector_following", "select_modes", "signature_step", "update_radius"]
 
@@ -176,8 +177,7 @@ def update_radius(
 
 
 def _check_index(target_index: object, num_params: int) -> int:
-    if isinstance(target_index, bool) or int(target_index) != target_index or target_index < 0:
-        raise LandscapeError(f"target_index must be a non-negative integer, got {target_index!r}")
+    check_int("target_index", target_index, 0)
     if target_index >= num_params:
         raise LandscapeError(
             f"target_index={target_index} must be below the parameter count P={num_params}"
@@ -234,7 +234,7 @@ def eigenvector_following(
             take an uphill mode's place (:func:`select_modes`); 0 always takes the ``k``
             lowest.
         max_distance: stop, unconverged, once ``‖θ − θ₀‖`` exceeds it; default
-            ``10 (‖θ₀‖ + 1)``.
+            ``10 (‖θ₀‖ + 1)``; ``math.inf`` never stops for that.
 
     Returns:
         :class:`~landscape.curvature.CriticalPointResult` (``method="eigenvector_following"``,
@@ -248,12 +248,11 @@ def eigenvector_following(
         ("trust_radius", trust_radius),
         ("max_radius", max_radius),
         ("min_curvature", min_curvature),
-        ("max_distance", 1.0 if max_distance is None else max_distance),
     ):
-        if not value > 0:
-            raise LandscapeError(f"{name} must be positive, got {value!r}")
-    if not 0 <= hysteresis < 1:
-        raise LandscapeError(f"hysteresis must be in [0, 1), got {hysteresis!r}")
+        check_positive(name, value)
+    if max_distance is not None and max_distance != math.inf:
+        check_positive("max_distance", max_distance)
+    check_unit_interval("hysteresis", hysteresis)
     prob = Problem(loss, params, data, chunk_size, "dense", device, dtype)
     k = _check_index(target_index, prob.op.num_params)
     theta0 = theta = prob.start()

@@ -2,7 +2,8 @@
 
 A curvature operator ``A`` (``P × P``, symmetric) is used only through products ``A @ X``
 with a vector ``(P,)`` or a matrix of ``K`` columns ``(P, K)``; nothing ``P × P`` is ever
-formed unless asked for (:meth:`CurvatureOperator.to_dense`, :func:`dense_hessian`).
+formed unless asked for (:meth:`CurvatureOperator.to_dense`,
+:func:`~landscape.curvature.dense.dense_hessian`).
 
 **Hessian.** For a pure loss ``L(θ) = (1/N) Σ_c n_c ℓ_c(θ)`` — the mean over a dataset
 split into chunks ``c`` of ``n_c`` rows, ``ℓ_c`` the chunk-mean loss — the Hessian-vector
@@ -35,8 +36,8 @@ Shape letters: ``P`` parameters, ``K`` vectors, ``N`` samples.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,155 +45,35 @@ from torch import Tensor
 from torch.func import grad, jvp, vjp, vmap
 
 from .._errors import LandscapeError, check_choice
-from .._validate import LOW_PRECISION, check_pure_function, curvature_dtype, is_batch, split_frozen
-from ..functional import Batch, Data, FunctionalModel, get_loss, iter_chunks
-from ..params import Params, flatten, num_params, unflatten
+from .._validate import LOW_PRECISION, check_int, check_pure_function
+from ..functional import Batch, Data, FunctionalModel, batch_rows, get_loss, weighted_mean
+from ..params import Params, flatten, unflatten
+from ._inputs import (
+    Backend,
+    DataSource,
+    OutputLoss,
+    PureLoss,
+    as_source,
+    bind,
+    check_params_tensors,
+    check_scalar,
+    resolve,
+    with_frozen,
+)
 
 if TYPE_CHECKING:
     from scipy.sparse.linalg import LinearOperator
 
 __all__ = [
+    "Backend",
     "CurvatureOperator",
     "GGNOperator",
     "HessianOperator",
     "MatrixOperator",
+    "OutputLoss",
+    "PureLoss",
     "as_operator",
-    "dense_hessian",
-    "loss_and_gradient",
 ]
-
-Backend = Literal["forward", "cached"]
-#: ``loss(params, (x, y)) -> scalar`` (batch-mean), or ``loss(params) -> scalar`` with no data
-PureLoss = Callable[..., Tensor]
-OutputLoss = Callable[[Tensor, Tensor], Tensor]
-
-
-# ---------------------------------------------------------------- inputs
-
-
-def _check_params_tensors(params: Mapping[str, Tensor]) -> None:
-    num_params(params)  # validates: a non-empty dict of tensors
-    devices = {v.device for v in params.values()}
-    if len(devices) > 1:
-        raise LandscapeError(f"params live on several devices {sorted(map(str, devices))}; use one")
-    for k, v in params.items():
-        if not torch.is_floating_point(v):
-            raise LandscapeError(
-                f"params[{k!r}] has dtype {v.dtype}; curvature needs floating point"
-            )
-
-
-def _resolve(
-    params: Mapping[str, Tensor],
-    device: str | torch.device | None,
-    dtype: torch.dtype | None,
-    include_frozen: bool = True,
-) -> tuple[Params, Params]:
-    """Detached copies of ``params`` on ``device`` in ``dtype``, split into free and frozen.
-
-    Defaults: the params' own device and dtype, at least float32 (float16/bfloat16 are
-    upcast, see :func:`landscape._validate.curvature_dtype`). Frozen tensors
-    (``requires_grad=False`` among tensors that require grad) are split off unless
-    ``include_frozen``; see :func:`landscape._validate.split_frozen`.
-    """
-    _check_params_tensors(params)
-    free, frozen = split_frozen(params, include_frozen)
-    first = next(iter(free.values()))
-    device = first.device if device is None else torch.device(device)
-    dtype = curvature_dtype(first.dtype, dtype)
-
-    def move(v: Tensor) -> Tensor:
-        return v.detach().to(device=device, dtype=dtype).clone()
-
-    return {k: move(v) for k, v in free.items()}, {k: move(v) for k, v in frozen.items()}
-
-
-def _with_frozen(loss: Callable[..., Tensor], frozen: Params, order: list[str]) -> Callable:
-    """``loss`` of the free tensors alone: frozen ones are filled in, in the original order."""
-    if not frozen:
-        return loss
-
-    def merged(p: Mapping[str, Tensor], *rest: object) -> Tensor:
-        return loss({k: p[k] if k in p else frozen[k] for k in order}, *rest)
-
-    return merged
-
-
-class _DataSource:
-    """A dataset that can be iterated many times, chunk by chunk, on one device and dtype.
-
-    A pair of tensors is split into chunks once (moved and cast once); a re-iterable such as a
-    ``DataLoader`` or a list is iterated anew on every pass and each batch moved then; a
-    one-shot iterator (a generator) is materialised into a list. Floating-point inputs are
-    cast to the operator's dtype; targets keep theirs.
-    """
-
-    def __init__(
-        self,
-        data: Data,
-        chunk_size: int | None,
-        device: torch.device,
-        dtype: torch.dtype,
-    ) -> None:
-        self.device, self.dtype = device, dtype
-        self._stream: Iterable | None = None
-        self._chunks: list[Batch] | None = None
-        if _is_pair(data):
-            self._chunks = [self._move(b) for b in iter_chunks(data, chunk_size)]
-        elif isinstance(data, Tensor) or not isinstance(data, Iterable):
-            next(iter_chunks(data))  # raises the one-line error for a bad type
-        elif iter(data) is data:
-            self._chunks = [self._move(b) for b in iter_chunks(data)]
-            if not self._chunks:
-                raise LandscapeError("the dataset is empty")
-        else:
-            self._stream = data
-
-    def _move(self, batch: Batch) -> Batch:
-        x, y = batch
-        x = x.to(device=self.device, dtype=self.dtype if x.is_floating_point() else x.dtype)
-        return x, y.to(self.device)
-
-    def __iter__(self) -> Iterator[Batch]:
-        if self._chunks is not None:
-            yield from self._chunks
-            return
-        empty = True
-        for batch in iter_chunks(self._stream):
-            empty = False
-            yield self._move(batch)
-        if empty:
-            raise LandscapeError("the dataset is empty")
-
-
-_is_pair = is_batch
-
-
-def _as_source(
-    data: Data | _DataSource | None,
-    chunk_size: int | None,
-    device: torch.device,
-    dtype: torch.dtype,
-) -> _DataSource | None:
-    if data is None:
-        return None
-    if isinstance(data, _DataSource) and data.device == device and data.dtype == dtype:
-        return data
-    return _DataSource(data, chunk_size, device, dtype)
-
-
-def _bind(loss: PureLoss, batch: Batch | None) -> Callable[[Params], Tensor]:
-    if batch is None:
-        return lambda p: loss(p)
-    return lambda p: loss(p, batch)
-
-
-def _check_scalar(value: object, what: str) -> None:
-    if not isinstance(value, Tensor) or value.dim() != 0:
-        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
-        raise LandscapeError(
-            f"{what} must return a scalar tensor (the batch-mean loss), got {shape}"
-        )
 
 
 # ---------------------------------------------------------------- base class
@@ -361,10 +242,68 @@ def as_operator(a: CurvatureOperator | Tensor) -> CurvatureOperator:
     raise LandscapeError(f"expected a CurvatureOperator or a (P, P) tensor, got {type(a).__name__}")
 
 
+# ---------------------------------------------------------------- dataset means
+
+
+class _EmpiricalOperator(CurvatureOperator):
+    """A curvature matrix of a dataset-mean loss, ``A = (1/N) Σ_c n_c A_c``.
+
+    The set-up (parameters resolved, frozen tensors split off, data made re-iterable) and
+    the loop over the data chunks, weighted by their row counts
+    (:func:`~landscape.functional.weighted_mean`), written once; subclasses give the product
+    of one chunk's matrix with row-stacked vectors, :meth:`_chunk_product`.
+    """
+
+    params: Params
+    frozen: Params
+    data: DataSource | None
+    vector_chunk: int
+
+    def _setup(
+        self,
+        params: Mapping[str, Tensor],
+        data: Data | None,
+        chunk_size: int | None,
+        vector_chunk: int,
+        device: str | torch.device | None,
+        dtype: torch.dtype | None,
+        include_frozen: bool,
+    ) -> None:
+        self.vector_chunk = check_int("vector_chunk", vector_chunk, 1)
+        self.params, self.frozen = resolve(params, device, dtype, include_frozen)
+        first = next(iter(self.params.values()))
+        self.device, self.dtype = first.device, first.dtype
+        p = sum(v.numel() for v in self.params.values())
+        self.shape = (p, p)
+        self.data = as_source(data, chunk_size, self.device, self.dtype)
+
+    def _batches(self) -> Iterator[Batch | None]:
+        if self.data is None:
+            yield None
+        else:
+            yield from self.data
+
+    def _map_rows(self, fn: Callable[[Params], Params], rows: Tensor) -> Tensor:
+        """``fn`` of every row (as params), vmapped ``vector_chunk`` rows at a time: ``(K, P)``."""
+        parts = []
+        for start in range(0, rows.shape[0], self.vector_chunk):
+            v = unflatten(rows[start : start + self.vector_chunk], self.params)
+            parts.append(flatten(vmap(fn)(v), 1))
+        return torch.cat(parts)
+
+    def _chunk_product(self, batch: Batch | None, rows: Tensor) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def _apply(self, rows: Tensor) -> Tensor:
+        out = weighted_mean((batch_rows(b), self._chunk_product(b, rows)) for b in self._batches())
+        self.num_passes += 1
+        return out
+
+
 # ---------------------------------------------------------------- Hessian
 
 
-class HessianOperator(CurvatureOperator):
+class HessianOperator(_EmpiricalOperator):
     """The Hessian of a pure loss, averaged over a dataset, as a linear operator.
 
     ``H @ V`` is exactly ``∇²L(θ) V`` for the dataset-mean loss ``L(θ) = (1/N) Σ_c n_c ℓ_c(θ)``
@@ -425,32 +364,18 @@ class HessianOperator(CurvatureOperator):
         super().__init__()
         check_pure_function(loss, "loss")
         check_choice("backend", backend, ("forward", "cached"))
-        if int(vector_chunk) <= 0:
-            raise LandscapeError(f"vector_chunk must be positive, got {vector_chunk}")
+        self._setup(params, data, chunk_size, vector_chunk, device, dtype, include_frozen)
         self.user_loss = loss
         self._order = list(params) if isinstance(params, Mapping) else []
-        self.params, self.frozen = _resolve(params, device, dtype, include_frozen)
-        self.loss = _with_frozen(loss, self.frozen, self._order)
-        first = next(iter(self.params.values()))
-        self.device, self.dtype = first.device, first.dtype
-        p = sum(v.numel() for v in self.params.values())
-        self.shape = (p, p)
+        self.loss = with_frozen(loss, self.frozen, self._order)
         self.backend = backend
-        self.vector_chunk = int(vector_chunk)
-        self.data = _as_source(data, chunk_size, self.device, self.dtype)
         self._cache: tuple[list[Tensor], list[Tensor]] | None = None
         self._check_loss()
-
-    def _batches(self) -> Iterator[Batch | None]:
-        if self.data is None:
-            yield None
-        else:
-            yield from self.data
 
     def _check_loss(self) -> None:
         batch = next(iter(self._batches()))
         with torch.no_grad():
-            _check_scalar(_bind(self.loss, batch)(self.params), "loss")
+            check_scalar(bind(self.loss, batch)(self.params), "loss")
 
     def at(self, params: Mapping[str, Tensor]) -> HessianOperator:
         """The same operator (loss, data, options) at another point ``params``.
@@ -461,10 +386,10 @@ class HessianOperator(CurvatureOperator):
         Raises:
             LandscapeError: ``params`` has other names or shapes than this operator's.
         """
-        _check_params_tensors(params)
+        check_params_tensors(params)
         frozen_given = {k: v for k, v in params.items() if k in self.frozen}
         params = {k: v for k, v in params.items() if k not in self.frozen}
-        new_params, _ = _resolve(params, self.device, self.dtype)
+        new_params, _ = resolve(params, self.device, self.dtype)
         mine = {k: tuple(v.shape) for k, v in self.params.items()}
         theirs = {k: tuple(v.shape) for k, v in new_params.items()}
         if mine != theirs:
@@ -474,48 +399,31 @@ class HessianOperator(CurvatureOperator):
         new = copy.copy(self)
         new.params = new_params
         if frozen_given:
-            new.frozen = {**self.frozen, **_resolve(frozen_given, self.device, self.dtype)[0]}
-            new.loss = _with_frozen(self.user_loss, new.frozen, self._order)
+            new.frozen = {**self.frozen, **resolve(frozen_given, self.device, self.dtype)[0]}
+            new.loss = with_frozen(self.user_loss, new.frozen, self._order)
         new._cache = None
         new.num_hvps = new.num_passes = 0
         return new
 
     # -- forward-over-reverse, vmapped over columns
-    def _forward_rows(self, rows: Tensor) -> Tensor:
-        total: Tensor | None = None
-        count = 0
-        for batch in self._batches():
-            g = grad(_bind(self.loss, batch))
-            n = 1 if batch is None else int(batch[0].shape[0])
-            parts = []
-            for start in range(0, rows.shape[0], self.vector_chunk):
-                v = unflatten(rows[start : start + self.vector_chunk], self.params)
-                hv = vmap(lambda t, g=g: jvp(g, (self.params,), (t,))[1])(v)
-                parts.append(flatten(hv, 1))
-            out = torch.cat(parts) * n
-            total = out if total is None else total + out
-            count += n
-        self.num_passes += 1
-        return total / count
+    def _chunk_product(self, batch: Batch | None, rows: Tensor) -> Tensor:
+        g = grad(bind(self.loss, batch))
+        return self._map_rows(lambda t: jvp(g, (self.params,), (t,))[1], rows)
 
     # -- reverse-over-reverse through the stored gradient graph
     def _build_cache(self) -> tuple[list[Tensor], list[Tensor]]:
         leaves = [v.clone().requires_grad_(True) for v in self.params.values()]
         named = dict(zip(self.params, leaves, strict=True))
-        total: list[Tensor] | None = None
-        count = 0
+
+        def chunk_gradient(batch: Batch | None) -> list[Tensor]:
+            value = bind(self.loss, batch)(named)
+            gs = torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True)
+            pairs = zip(gs, leaves, strict=True)
+            return [torch.zeros_like(v) if g is None else g for g, v in pairs]
+
         with torch.enable_grad():
-            for batch in self._batches():
-                n = 1 if batch is None else int(batch[0].shape[0])
-                value = _bind(self.loss, batch)(named)
-                gs = torch.autograd.grad(value * n, leaves, create_graph=True, allow_unused=True)
-                gs = [
-                    torch.zeros_like(l) if g is None else g for g, l in zip(gs, leaves, strict=True)
-                ]
-                total = gs if total is None else [a + b for a, b in zip(total, gs, strict=True)]
-                count += n
-        assert total is not None
-        return leaves, [g / count for g in total]
+            grads = weighted_mean((batch_rows(b), chunk_gradient(b)) for b in self._batches())
+        return leaves, grads
 
     def _cached_rows(self, rows: Tensor) -> Tensor:
         if self._cache is None:
@@ -537,7 +445,7 @@ class HessianOperator(CurvatureOperator):
     def _apply(self, rows: Tensor) -> Tensor:
         if self.backend == "cached":
             return self._cached_rows(rows)
-        return self._forward_rows(rows)
+        return super()._apply(rows)
 
     def release(self) -> None:
         """Free the stored gradient graph of the ``"cached"`` backend (rebuilt on next use)."""
@@ -547,7 +455,7 @@ class HessianOperator(CurvatureOperator):
 # ---------------------------------------------------------------- generalized Gauss–Newton
 
 
-class GGNOperator(CurvatureOperator):
+class GGNOperator(_EmpiricalOperator):
     """The generalized Gauss–Newton matrix ``G = (1/N) Σ_c n_c J_cᵀ (∇²_f ℓ_c) J_c``.
 
     ``G v`` is one Jacobian-vector product (forward mode), one Hessian-vector product of the
@@ -614,242 +522,25 @@ class GGNOperator(CurvatureOperator):
             raise LandscapeError(
                 "GGNOperator needs data: an (inputs, targets) pair or a DataLoader"
             )
-        if int(vector_chunk) <= 0:
-            raise LandscapeError(f"vector_chunk must be positive, got {vector_chunk}")
+        self._setup(params, data, chunk_size, vector_chunk, device, dtype, include_frozen)
         order = list(params) if isinstance(params, Mapping) else []
-        self.params, self.frozen = _resolve(params, device, dtype, include_frozen)
-        self.forward = _with_frozen(self.forward, self.frozen, order)
-        first = next(iter(self.params.values()))
-        self.device, self.dtype = first.device, first.dtype
-        p = sum(v.numel() for v in self.params.values())
-        self.shape = (p, p)
-        self.vector_chunk = int(vector_chunk)
-        self.data = _as_source(data, chunk_size, self.device, self.dtype)
+        self.forward = with_frozen(self.forward, self.frozen, order)
         x, y = next(iter(self.data))
         with torch.no_grad():
-            _check_scalar(self.output_loss(self.forward(self.params, x), y), "output_loss")
+            check_scalar(self.output_loss(self.forward(self.params, x), y), "output_loss")
 
-    def _apply(self, rows: Tensor) -> Tensor:
-        total: Tensor | None = None
-        count = 0
-        for x, y in self.data:
-            n = int(x.shape[0])
+    def _chunk_product(self, batch: Batch | None, rows: Tensor) -> Tensor:
+        x, y = batch
 
-            def f(p: Params, x: Tensor = x) -> Tensor:
-                return self.forward(p, x)
+        def f(p: Params) -> Tensor:
+            return self.forward(p, x)
 
-            out, vjp_fn = vjp(f, self.params)
-            loss_grad = grad(lambda o, y=y: self.output_loss(o, y))
+        out, vjp_fn = vjp(f, self.params)
+        loss_grad = grad(lambda o: self.output_loss(o, y))
 
-            def ggn_v(v: Params, f=f, out=out, vjp_fn=vjp_fn, loss_grad=loss_grad) -> Params:
-                jv = jvp(f, (self.params,), (v,))[1]
-                hjv = jvp(loss_grad, (out,), (jv,))[1]
-                return vjp_fn(hjv)[0]
+        def ggn_v(v: Params) -> Params:
+            jv = jvp(f, (self.params,), (v,))[1]
+            hjv = jvp(loss_grad, (out,), (jv,))[1]
+            return vjp_fn(hjv)[0]
 
-            parts = []
-            for start in range(0, rows.shape[0], self.vector_chunk):
-                v = unflatten(rows[start : start + self.vector_chunk], self.params)
-                parts.append(flatten(vmap(ggn_v)(v), 1))
-            res = torch.cat(parts) * n
-            total = res if total is None else total + res
-            count += n
-        self.num_passes += 1
-        return total / count
-
-
-# ---------------------------------------------------------------- dense reference and gradient
-
-
-#: default memory bound of :func:`dense_hessian`'s vmapped passes (bytes)
-DENSE_MEMORY_BUDGET = 2**30
-# a forward-over-reverse pass keeps the primal and tangent activations of the forward and
-# backward passes: about this many copies of the saved activations per tangent
-_JVP_FACTOR = 4
-
-
-def _saved_bytes_per_row(loss: PureLoss, params: Params, batch: Batch, rows: int = 64) -> float:
-    """Bytes autograd saves for the backward pass of ``loss`` on one row (measured on a few)."""
-    x, y = batch
-    k = max(1, min(int(x.shape[0]), rows))
-    probe = (x[:k], y[:k])
-    seen: dict[tuple, int] = {}
-
-    def pack(t: Tensor) -> Tensor:
-        seen[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
-        return t
-
-    leaves = {k_: v.detach().requires_grad_(True) for k_, v in params.items()}
-    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss(leaves, probe)
-    saved = sum(seen.values()) + x[:k].numel() * x.element_size()
-    return saved / k
-
-
-def _dense_plan(
-    num_params: int, rows: int, row_bytes: float, elem_bytes: int, budget: int, split_rows: bool
-) -> tuple[int, int]:
-    """Rows per data chunk and tangents per vmapped pass so that one pass fits ``budget``.
-
-    One pass over ``r`` rows with ``K`` tangents holds about
-    ``_JVP_FACTOR · (K + 1) · (r · row_bytes + P · elem_bytes)`` bytes. The whole data set
-    and all ``P`` tangents at once when that fits; else fewer rows (down to 32, only when
-    ``split_rows``), then fewer tangents (down to 1).
-
-    Returns:
-        ``(rows_per_chunk, tangents_per_pass)``.
-    """
-
-    def cost(r: int, k: int) -> float:
-        return _JVP_FACTOR * (k + 1) * (r * row_bytes + num_params * elem_bytes)
-
-    r, k = max(1, rows), num_params
-    if cost(r, k) <= budget:
-        return r, k
-    if split_rows and row_bytes > 0:
-        room = budget / (_JVP_FACTOR * (k + 1)) - num_params * elem_bytes
-        r = max(min(rows, 32), min(rows, int(room // row_bytes)))
-    per_tangent = _JVP_FACTOR * (r * row_bytes + num_params * elem_bytes)
-    k = int(max(1, min(num_params, budget // per_tangent - 1)))
-    return r, k
-
-
-def _split_rows(batch: Batch, rows: int) -> Iterator[Batch]:
-    x, y = batch
-    for i in range(0, int(x.shape[0]), rows):
-        yield x[i : i + rows], y[i : i + rows]
-
-
-def _is_train_mode(loss: object) -> bool:
-    """A FunctionalModel (or its bound method) in train mode: batch statistics per chunk."""
-    owner = getattr(loss, "__self__", loss)
-    return getattr(owner, "mode", None) == "train"
-
-
-def dense_hessian(
-    loss: PureLoss,
-    params: Mapping[str, Tensor],
-    data: Data | None = None,
-    *,
-    chunk_size: int | None = None,
-    max_params: int = 10_000,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype | None = None,
-    memory_budget: int | None = None,
-    include_frozen: bool = False,
-) -> Tensor:
-    """The exact ``P × P`` Hessian of the dataset-mean loss, column block by column block.
-
-    The slow, obvious reference: the loss is written as a function of the flat parameter
-    vector ``w`` and ``H e_i = jvp(∇L, w, e_i)`` is computed for every unit vector, vmapped
-    over a block of them (what :func:`torch.func.hessian`, ``jacfwd(jacrev(·))``, does for
-    all ``P`` at once), on each chunk, chunks weighted by their row counts. Use float64 for
-    references.
-
-    **Memory.** Pushing all ``P`` tangents through the whole data set at once needs ``P``
-    copies of its activations. The activation bytes per row are measured on a few rows, and
-    rows per chunk (when ``chunk_size`` is not given) and tangents per pass are chosen so
-    that one pass stays within ``memory_budget`` (plus the ``P × P`` result). A
-    :class:`~landscape.functional.FunctionalModel` in train mode is never re-chunked by
-    rows (its batch statistics depend on the chunk).
-
-    Args:
-        loss, params, data, chunk_size, device, dtype, include_frozen: as for
-            :class:`HessianOperator` (``chunk_size`` fixes the rows per chunk).
-        max_params: refuse models with more parameters (``P²`` memory).
-        memory_budget: bytes one vmapped pass may take (default
-            :data:`DENSE_MEMORY_BUDGET`, 1 GiB).
-
-    Returns:
-        A symmetric ``(P, P)`` tensor in the flatten order of ``params`` (of the free
-        tensors, see ``include_frozen``).
-
-    Raises:
-        LandscapeError: more than ``max_params`` parameters, a non-positive
-            ``memory_budget``, or bad inputs.
-    """
-    check_pure_function(loss, "loss")
-    if memory_budget is None:
-        memory_budget = DENSE_MEMORY_BUDGET
-    if isinstance(memory_budget, bool) or not memory_budget > 0:
-        raise LandscapeError(
-            f"memory_budget must be a positive number of bytes, got {memory_budget!r}"
-        )
-    order = list(params) if isinstance(params, Mapping) else []
-    split_rows = chunk_size is None and not _is_train_mode(loss)
-    params, frozen = _resolve(params, device, dtype, include_frozen)
-    loss = _with_frozen(loss, frozen, order)
-    first = next(iter(params.values()))
-    p = sum(v.numel() for v in params.values())
-    if p > max_params:
-        raise LandscapeError(
-            f"dense_hessian needs P² memory; P={p} exceeds max_params={max_params} "
-            "(raise max_params, or use HessianOperator)"
-        )
-    flat = flatten(params)
-    source = _as_source(data, chunk_size, first.device, first.dtype)
-    batches: Iterable[Batch | None] = [None] if source is None else source
-    total = torch.zeros(p, p, device=first.device, dtype=first.dtype)
-    count = 0
-    plan: tuple[int, int] | None = None
-    for batch in batches:
-        if plan is None:
-            rows = 1 if batch is None else int(batch[0].shape[0])
-            row_bytes = 0.0 if batch is None else _saved_bytes_per_row(loss, params, batch)
-            plan = _dense_plan(
-                p, rows, row_bytes, first.element_size(), int(memory_budget), split_rows
-            )
-        rows_per_chunk, block = plan
-        if batch is None or not split_rows:
-            pieces: Iterable[Batch | None] = [batch]
-        else:
-            pieces = _split_rows(batch, rows_per_chunk)
-        for piece in pieces:
-            bound = _bind(loss, piece)
-            n = 1 if piece is None else int(piece[0].shape[0])
-            g = grad(lambda w, bound=bound: bound(unflatten(w, params)))
-            for start in range(0, p, block):
-                size = min(block, p - start)
-                eye = torch.zeros(size, p, device=first.device, dtype=first.dtype)
-                eye[:, start : start + size].fill_diagonal_(1.0)
-                cols = vmap(lambda t, g=g: jvp(g, (flat,), (t,))[1])(eye)
-                total[start : start + size] += cols * n
-            count += n
-    h = total / count
-    return (h + h.T) / 2
-
-
-def loss_and_gradient(
-    loss: PureLoss,
-    params: Mapping[str, Tensor],
-    data: Data | None = None,
-    *,
-    chunk_size: int | None = None,
-) -> tuple[Tensor, Params]:
-    """The dataset-mean loss and its gradient at ``params``, chunk by chunk (row-weighted).
-
-    ``params`` is used as given (device and dtype); ``data`` as for :class:`HessianOperator`.
-
-    Returns:
-        ``(loss, grads)``: a scalar tensor and a dict shaped like ``params``.
-    """
-    check_pure_function(loss, "loss")
-    _check_params_tensors(params)
-    first = next(iter(params.values()))
-    params = {k: v.detach() for k, v in params.items()}
-    source = _as_source(data, chunk_size, first.device, first.dtype)
-    batches: Iterable[Batch | None] = [None] if source is None else source
-    total_g: Params | None = None
-    total_l: Tensor | None = None
-    count = 0
-    for batch in batches:
-        n = 1 if batch is None else int(batch[0].shape[0])
-        g, value = torch.func.grad_and_value(_bind(loss, batch))(params)
-        _check_scalar(value, "loss")
-        if total_g is None:
-            total_g, total_l = {k: v * n for k, v in g.items()}, value * n
-        else:
-            total_g = {k: total_g[k] + v * n for k, v in g.items()}
-            total_l = total_l + value * n
-        count += n
-    assert total_g is not None and total_l is not None
-    return (total_l / count).detach(), {k: v.detach() / count for k, v in total_g.items()}
+        return self._map_rows(ggn_v, rows)

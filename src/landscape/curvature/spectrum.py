@@ -1,4 +1,4 @@
-"""Spectra of curvature operators: extreme eigenpairs, spectral density, index.
+"""Spectra of curvature operators: extreme eigenpairs and the spectral density.
 
 * :func:`eigenpairs` — the ``k`` largest or smallest eigenvalues and eigenvectors by Lanczos
   with full reorthogonalisation (Lanczos 1950; Paige 1971; Golub & Van Loan, *Matrix
@@ -14,12 +14,9 @@
   (summing to 1 per probe); the density ``φ(t) = (1/V) Σ_v Σ_i w_vi 𝒩(t; θ_vi, σ²)``
   estimates the spectral density ``(1/P) Σ_j δ(t − λ_j)`` smoothed by a Gaussian of width
   ``σ``. All ``V`` probes advance together, one batched operator product per step.
-* :func:`exact_index` / :func:`estimate_index` — the index (number of negative eigenvalues)
-  and index fraction ``α = index / P`` of Dauphin et al. 2014 (*Identifying and attacking
-  the saddle point problem in high-dimensional non-convex optimization*): exact from the
-  dense spectrum, or from the SLQ quadrature with a standard error across probes.
-  Eigenvalues with ``|λ| ≤ τ`` count as zero, ``τ`` explicit (absolute or relative to the
-  spectral radius).
+
+The index (the count of negative eigenvalues), exact or from the SLQ quadrature, is in
+:mod:`.index`.
 
 Shape letters: ``P`` parameters, ``k`` eigenpairs, ``V`` probes, ``m`` Lanczos steps,
 ``G`` grid points.
@@ -28,7 +25,7 @@ Shape letters: ``P`` parameters, ``k`` eigenpairs, ``V`` probes, ``m`` Lanczos s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,16 +34,14 @@ from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from .._validate import check_int, check_positive
 from .operator import CurvatureOperator, as_operator
 
 __all__ = [
     "DensityResult",
     "EigenResult",
-    "IndexResult",
     "SLQResult",
     "eigenpairs",
-    "estimate_index",
-    "exact_index",
     "gaussian_density",
     "lanczos_basis",
     "slq",
@@ -158,45 +153,6 @@ class DensityResult:
         return float(torch.trapezoid(self.density, self.grid))
 
 
-@dataclass(frozen=True)
-class IndexResult:
-    """Index of a point: the count and fraction of negative Hessian eigenvalues.
-
-    Attributes:
-        count: number of eigenvalues ``< −threshold`` (an estimate for ``method="slq"``).
-        fraction: ``count / num_params`` (Dauphin et al.'s ``α``).
-        count_stderr, fraction_stderr: standard error across probes (0 for exact).
-        num_zero: eigenvalues with ``|λ| ≤ threshold`` (estimated for SLQ).
-        num_params: ``P``.
-        threshold: the absolute zero threshold ``τ`` used.
-        method: ``"exact"`` or ``"slq"``.
-        eigenvalues: all eigenvalues, ascending, for ``"exact"`` (else ``None``).
-    """
-
-    count: float
-    fraction: float
-    count_stderr: float
-    fraction_stderr: float
-    num_zero: float
-    num_params: int
-    threshold: float
-    method: str
-    eigenvalues: Tensor | None = field(default=None, repr=False)
-
-    def summary(self) -> dict[str, object]:
-        """Plain-Python numbers for a table or a run store (no eigenvalues)."""
-        return {
-            "method": self.method,
-            "index": self.count,
-            "index_stderr": self.count_stderr,
-            "fraction": self.fraction,
-            "fraction_stderr": self.fraction_stderr,
-            "num_zero": self.num_zero,
-            "num_params": self.num_params,
-            "threshold": self.threshold,
-        }
-
-
 # ---------------------------------------------------------------- helpers
 
 
@@ -211,13 +167,6 @@ def _start_vectors(
         z = torch.randn(n, p, generator=gen, dtype=torch.float64)
     z = z / z.norm(dim=1, keepdim=True)
     return z.to(device=device, dtype=dtype)
-
-
-def _check_positive(name: str, value: float, integer: bool = False) -> None:
-    if integer and (isinstance(value, bool) or int(value) != value):
-        raise LandscapeError(f"{name} must be a positive integer, got {value!r}")
-    if not value > 0:
-        raise LandscapeError(f"{name} must be positive, got {value!r}")
 
 
 def _tridiag_eig(alpha: list[float], beta: list[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +202,7 @@ def lanczos_basis(
         ``(V, alpha)``: ``(m, P)`` basis and ``(m,)`` diagonal of ``T`` (float64, CPU).
     """
     op = as_operator(operator)
-    _check_positive("num_steps", num_steps, integer=True)
+    check_int("num_steps", num_steps, 1)
     p, device, dtype = op.shape[0], op.device, op.dtype
     m = min(int(num_steps), p)
     basis = torch.empty(m, p, device=device, dtype=dtype)
@@ -334,9 +283,9 @@ def eigenpairs(
     check_choice("method", method, ("lanczos", "scipy"))
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= p:
         raise LandscapeError(f"k must be an integer in 1..{p} (the operator size), got {k!r}")
-    _check_positive("tol", tol)
+    check_positive("tol", tol)
     if max_iter is not None:
-        _check_positive("max_iter", max_iter, integer=True)
+        check_int("max_iter", max_iter, 1)
     start = op.num_hvps
     if method == "scipy":
         return _eigsh(op, int(k), which, tol, max_iter, seed, start)
@@ -524,8 +473,8 @@ def slq(
     """
     op = as_operator(operator)
     check_choice("probes", probes, ("rademacher", "gaussian"))
-    _check_positive("num_probes", num_probes, integer=True)
-    _check_positive("num_steps", num_steps, integer=True)
+    check_int("num_probes", num_probes, 1)
+    check_int("num_steps", num_steps, 1)
     p, device, dtype = op.shape[0], op.device, op.dtype
     n_v, m = int(num_probes), min(int(num_steps), p)
     start = op.num_hvps
@@ -597,7 +546,7 @@ def gaussian_density(nodes: Tensor, weights: Tensor, grid: Tensor, sigma: float)
     Returns:
         ``(G,)`` density values.
     """
-    _check_positive("sigma", sigma)
+    check_positive("sigma", sigma)
     if nodes.shape != weights.shape:
         raise LandscapeError(
             f"nodes {tuple(nodes.shape)} and weights {tuple(weights.shape)} must have one shape"
@@ -643,116 +592,10 @@ def spectral_density(
     width = hi - lo
     if sigma is None:
         sigma = 0.01 * width if width > 0 else max(abs(hi), 1.0) * 1e-3
-    _check_positive("sigma", sigma)
+    check_positive("sigma", sigma)
     if grid is None:
-        _check_positive("num_points", num_points, integer=True)
+        check_int("num_points", num_points, 1)
         grid = torch.linspace(lo - 6 * sigma, hi + 6 * sigma, int(num_points), dtype=torch.float64)
     grid = grid.to(device=quad.nodes.device, dtype=quad.nodes.dtype)
     dens = gaussian_density(quad.nodes, quad.weights, grid, sigma)
     return DensityResult(grid=grid, density=dens, sigma=float(sigma), quadrature=quad)
-
-
-# ---------------------------------------------------------------- index
-
-
-def _threshold(scale: float, zero_tol: float, relative: bool) -> float:
-    if zero_tol < 0:
-        raise LandscapeError(f"zero_tol must be >= 0, got {zero_tol}")
-    return float(zero_tol) * scale if relative else float(zero_tol)
-
-
-def exact_index(
-    hessian: CurvatureOperator | Tensor,
-    *,
-    zero_tol: float = 1e-6,
-    relative: bool = True,
-) -> IndexResult:
-    """The exact index from the full spectrum (small models).
-
-    Args:
-        hessian: a dense symmetric ``(P, P)`` tensor, a 1-D tensor of its eigenvalues, or an
-            operator (made dense with ``to_dense()``: ``P`` products).
-        zero_tol: eigenvalues with ``|λ| ≤ τ`` count as zero, where ``τ = zero_tol ·
-            max|λ|`` (``relative=True``) or ``τ = zero_tol``.
-        relative: see ``zero_tol``.
-
-    Returns:
-        :class:`IndexResult` with ``method="exact"`` and all eigenvalues.
-
-    Example:
-        >>> r = exact_index(torch.diag(torch.tensor([-2.0, -1e-9, 1.0, 3.0])))
-        >>> (r.count, r.num_zero, r.fraction)
-        (1.0, 1.0, 0.25)
-    """
-    if isinstance(hessian, Tensor) and hessian.dim() == 1:
-        eig = torch.sort(hessian.detach())[0]
-    else:
-        matrix = as_operator(hessian).to_dense()
-        eig = torch.linalg.eigvalsh(matrix.to(torch.float64)).to(matrix.dtype)
-    p = int(eig.numel())
-    if p == 0:
-        raise LandscapeError("exact_index needs at least one eigenvalue")
-    tau = _threshold(float(eig.abs().max()), zero_tol, relative)
-    neg = float((eig < -tau).sum())
-    zero = float((eig.abs() <= tau).sum())
-    return IndexResult(
-        count=neg,
-        fraction=neg / p,
-        count_stderr=0.0,
-        fraction_stderr=0.0,
-        num_zero=zero,
-        num_params=p,
-        threshold=tau,
-        method="exact",
-        eigenvalues=eig,
-    )
-
-
-def estimate_index(
-    source: CurvatureOperator | Tensor | SLQResult,
-    *,
-    zero_tol: float = 1e-3,
-    relative: bool = True,
-    num_probes: int = 16,
-    num_steps: int = 64,
-    seed: int = 0,
-) -> IndexResult:
-    """The index estimated from the SLQ quadrature, with a standard error (large models).
-
-    The fraction of negative eigenvalues is ``∫_{−∞}^{−τ} φ``; per probe it is
-    ``f_v = Σ_{i: θ_vi < −τ} w_vi``, and the estimate is the mean of ``f_v`` with standard
-    error ``std(f_v) / √V``. This error covers the probe randomness, not the quadrature's
-    resolution: Ritz values near zero stand for a whole cluster, so ``τ`` should be well
-    above the spacing of the quadrature near zero (the default is relative ``1e-3``, coarser
-    than :func:`exact_index`'s), and more ``num_steps`` sharpen the split.
-
-    Args:
-        source: an operator or dense tensor (SLQ is run), or an :class:`SLQResult`.
-        zero_tol, relative: the zero threshold ``τ`` (see :func:`exact_index`), relative to
-            the largest ``|θ|`` of the quadrature.
-        num_probes, num_steps, seed: SLQ settings when ``source`` is not an SLQResult.
-
-    Returns:
-        :class:`IndexResult` with ``method="slq"``.
-    """
-    quad = (
-        source if isinstance(source, SLQResult) else slq(source, num_probes, num_steps, seed=seed)
-    )
-    nodes, weights = quad.nodes.double(), quad.weights.double()
-    tau = _threshold(float(nodes.abs().max()), zero_tol, relative)
-    f_neg = (weights * (nodes < -tau)).sum(dim=1)
-    f_zero = (weights * (nodes.abs() <= tau)).sum(dim=1)
-    v = f_neg.numel()
-    frac = float(f_neg.mean())
-    se = float(f_neg.std(unbiased=True) / math.sqrt(v)) if v > 1 else float("nan")
-    p = quad.num_params
-    return IndexResult(
-        count=frac * p,
-        fraction=frac,
-        count_stderr=se * p,
-        fraction_stderr=se,
-        num_zero=float(f_zero.mean()) * p,
-        num_params=p,
-        threshold=tau,
-        method="slq",
-    )

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from .._validate import check_int, check_positive
 from .operator import CurvatureOperator, as_operator
 from .spectrum import lanczos_basis
 
@@ -151,15 +152,14 @@ def hutchinson_trace(
     """
     op = as_operator(operator)
     check_choice("probes", probes, ("rademacher", "gaussian"))
-    for name, value in (("batch_size", batch_size), ("max_probes", max_probes)):
-        if isinstance(value, bool) or int(value) != value or value <= 0:
-            raise LandscapeError(f"{name} must be a positive integer, got {value!r}")
-    if num_probes is not None and (int(num_probes) != num_probes or num_probes < 2):
-        raise LandscapeError(f"num_probes must be an integer >= 2, got {num_probes!r}")
-    if rtol is not None and not rtol > 0:
-        raise LandscapeError(f"rtol must be positive, got {rtol!r}")
+    check_int("batch_size", batch_size, 1)
+    check_int("max_probes", max_probes, 1)
+    if num_probes is not None:
+        check_int("num_probes", num_probes, 2)
+    if rtol is not None:
+        check_positive("rtol", rtol)
     auto = isinstance(deflate, str) and deflate == "auto"
-    if not auto and (isinstance(deflate, bool | str) or int(deflate) != deflate or deflate < 0):
+    if not auto and (isinstance(deflate, bool) or not isinstance(deflate, int) or deflate < 0):
         raise LandscapeError(f"deflate must be a non-negative integer or 'auto', got {deflate!r}")
     if num_probes is None and rtol is None:
         num_probes = 100

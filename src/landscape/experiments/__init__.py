@@ -10,6 +10,7 @@ live in ``landscape/configs/<name>/{quick,full}.yaml``.
 from ._base import ExperimentConfig, build_config, preset
 from .lifecycle import CheckpointArtifact, Result, Summary
 from .lifecycle import execute as _execute_module
+from .lifecycle import replay as _replay_module
 from .registry import EXPERIMENTS, get_experiment, papers, tools
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "get_experiment",
     "papers",
     "preset",
+    "replay",
     "tools",
 ]
 
@@ -30,3 +32,8 @@ __all__ = [
 def execute(name, config, store, executor, resume=True, on_start=None) -> Result:
     """Run (or resume) experiment ``name`` (see :func:`.lifecycle.execute`)."""
     return _execute_module(get_experiment(name), config, store, executor, resume, on_start)
+
+
+def replay(name, store, run_id):
+    """Reduce and draw a recorded run of ``name`` again (see :func:`.lifecycle.replay`)."""
+    return _replay_module(get_experiment(name), store, run_id)

@@ -33,7 +33,15 @@ from ..runtime.executor import Executor
 from ..runtime.store import Store
 from ..runtime.sweep import run_sweep
 
-__all__ = ["CheckpointArtifact", "Result", "Results", "Summary", "execute", "run_task"]
+__all__ = [
+    "CheckpointArtifact",
+    "Result",
+    "Results",
+    "Summary",
+    "execute",
+    "replay",
+    "run_task",
+]
 
 #: ``(task, result)`` pairs in task order
 Results = Sequence[tuple[Any, dict[str, Any]]]
@@ -198,3 +206,33 @@ def execute(
         data=summary.data,
         figure_objects=objects,
     )
+
+
+def replay(module: Any, store: Store, run_id: str) -> tuple[Summary, dict[str, Any]]:
+    """Reduce and draw a recorded run again from its stored task results (nothing reruns).
+
+    Returns:
+        ``(summary, figures)`` as ``reduce`` and ``figures`` give them.
+
+    Raises:
+        LandscapeError: the run belongs to another experiment, or lacks a task's result
+            (an unfinished run: resume it first).
+    """
+    run = store.get_run(run_id)
+    if run.experiment != module.NAME:
+        raise LandscapeError(f"run {run.id} is a {run.experiment!r} run, not {module.NAME!r}")
+    config = module.Config.model_validate(run.config)
+    stored = store.task_results(run.id)
+    more = getattr(module, "more_tasks", None)
+    tasks, results = module.tasks(config), []
+    while tasks:
+        missing = [t.key for t in tasks if t.key not in stored]
+        if missing:
+            raise LandscapeError(
+                f"run {run.id} has no result for {len(missing)} task(s) (e.g. {missing[0]}); "
+                "run the same command again to finish it"
+            )
+        results += [(t, stored[t.key]) for t in tasks]
+        tasks = more(config, results) if more is not None else []
+    summary = module.reduce(config, results)
+    return summary, module.figures(config, results, summary)

@@ -28,7 +28,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["console", "is_quiet", "progress_bar", "set_quiet"]
+__all__ = ["console", "progress_bar", "set_quiet"]
 
 _QUIET = False
 console = Console(stderr=True)
@@ -44,10 +44,6 @@ def set_quiet(quiet: bool) -> None:
     """Globally switch progress bars (and informational console output) off or on."""
     global _QUIET
     _QUIET = bool(quiet)
-
-
-def is_quiet() -> bool:
-    return _QUIET
 
 
 def _elapsed(seconds: float) -> str:

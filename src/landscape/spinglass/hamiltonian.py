@@ -57,6 +57,8 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from .._validate import check_int, check_positive
+from ..curvature.index import INDEX_RTOL, count_negative
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -82,10 +84,14 @@ _SMALL_BATCH = 8
 
 
 def _check_order(n_spins: int, H: int) -> None:
-    if isinstance(n_spins, bool) or not isinstance(n_spins, int) or n_spins < 2:
-        raise LandscapeError(f"n_spins (Λ) must be an integer >= 2, got {n_spins!r}")
-    if isinstance(H, bool) or not isinstance(H, int) or H < 2:
-        raise LandscapeError(f"H (interaction order) must be an integer >= 2, got {H!r}")
+    check_int("n_spins (Λ)", n_spins, 2)
+    check_int("H (interaction order)", H, 2)
+
+
+def _check_cubical(J: object) -> None:
+    if not isinstance(J, Tensor) or J.dim() < 2 or len(set(J.shape)) != 1:
+        shape = tuple(J.shape) if isinstance(J, Tensor) else type(J).__name__
+        raise LandscapeError(f"couplings must be a cubical tensor (Λ,)*H with H >= 2, got {shape}")
 
 
 def _check_float_dtype(dtype: torch.dtype) -> None:
@@ -159,9 +165,7 @@ def symmetrize(J: Tensor) -> Tensor:
     Raises:
         LandscapeError: ``J`` is not cubical with order ``≥ 2``.
     """
-    if not isinstance(J, Tensor) or J.dim() < 2 or len(set(J.shape)) != 1:
-        shape = tuple(J.shape) if isinstance(J, Tensor) else type(J).__name__
-        raise LandscapeError(f"couplings must be a cubical tensor (Λ,)*H with H >= 2, got {shape}")
+    _check_cubical(J)
     perms = list(itertools.permutations(range(J.dim())))
     out = J.clone()
     for perm in perms[1:]:
@@ -184,8 +188,7 @@ def random_sphere(
     Raises:
         LandscapeError: ``replicas < 1`` or ``n_spins < 2``.
     """
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-        raise LandscapeError(f"replicas must be an integer >= 1, got {replicas!r}")
+    check_int("replicas", replicas, 1)
     _check_order(n_spins, 2)
     _check_float_dtype(dtype)
     w = torch.from_numpy(np.random.default_rng(int(seed)).standard_normal((replicas, n_spins)))
@@ -288,11 +291,7 @@ class SpinGlass:
         Raises:
             LandscapeError: ``J`` is not a cubical floating tensor of order ``≥ 2``.
         """
-        if not isinstance(J, Tensor) or J.dim() < 2 or len(set(J.shape)) != 1:
-            shape = tuple(J.shape) if isinstance(J, Tensor) else type(J).__name__
-            raise LandscapeError(
-                f"couplings must be a cubical tensor (Λ,)*H with H >= 2, got {shape}"
-            )
+        _check_cubical(J)
         if not J.dtype.is_floating_point:
             raise LandscapeError(f"couplings must have a floating dtype, got {J.dtype}")
         _check_order(J.shape[0], J.dim())
@@ -353,9 +352,7 @@ class SpinGlass:
 
     def _chunk(self, m: int, chunk: int | None) -> int:
         if chunk is not None:
-            if chunk < 1:
-                raise LandscapeError(f"chunk must be a positive number of replicas, got {chunk}")
-            return int(chunk)
+            return check_int("chunk (replicas per product)", chunk, 1)
         return max(1, _CHUNK_ELEMENTS // max(self.n_spins**m, self.n_spins ** (self.H - m)))
 
     def _contract(self, w: Tensor, m: int, chunk: int | None = None) -> Tensor:
@@ -456,24 +453,29 @@ class SpinGlass:
         ]
         return torch.cat(parts).reshape(*w.shape[:-1], self.n_spins - 1)
 
-    def index(self, w: Tensor, tol: float = 1e-4, chunk: int | None = None) -> Tensor:
-        """Number of eigenvalues of the Riemannian Hessian below ``−tol``, shape ``(…,)``.
+    def index(
+        self, w: Tensor, tol: float = 1e-4, chunk: int | None = None, *, rtol: float = INDEX_RTOL
+    ) -> Tensor:
+        """Number of eigenvalues of the Riemannian Hessian below ``−τ``, shape ``(…,)``.
 
         At a critical point this is its Morse index (0 for a local minimum). Only
-        meaningful at critical points: check the gradient norm first.
+        meaningful at critical points: check the gradient norm first. The threshold is the
+        one index convention of :func:`landscape.curvature.index_threshold`,
+        ``τ = max(rtol · max|λ|, tol)`` per point: the floor ``tol`` decides here (the
+        Hessian's eigenvalues are of order one, so ``rtol · max|λ| ≈ 1e-5``).
 
         Args:
             w: ``(Λ,)`` or ``(R, Λ)``.
-            tol: eigenvalues in ``[−tol, 0)`` are not counted (the Hessian's eigenvalues are
-                of order one; the default suits float32 and a gradient tolerance ``~1e-4``).
+            tol: the absolute floor of ``τ``: eigenvalues in ``[−τ, 0)`` are not counted (the
+                default suits float32 and a gradient tolerance ``~1e-4``).
             chunk: replicas per batched eigendecomposition.
+            rtol: the part of ``τ`` relative to ``max|λ|``.
 
         Raises:
-            LandscapeError: ``tol < 0``.
+            LandscapeError: ``tol < 0`` or ``rtol < 0``.
         """
-        if not tol >= 0:
-            raise LandscapeError(f"tol must be >= 0, got {tol}")
-        return (self.hessian_eigenvalues(w, chunk) < -tol).sum(-1)
+        check_positive("tol", tol, strict=False)
+        return count_negative(self.hessian_eigenvalues(w, chunk), rtol, tol)
 
     # --- stochastic splitting ---------------------------------------------------------------
 
@@ -494,8 +496,7 @@ class SpinGlass:
         Raises:
             LandscapeError: ``parts < 1``.
         """
-        if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
-            raise LandscapeError(f"parts (P) must be an integer >= 1, got {parts!r}")
+        check_int("parts (P)", parts, 1)
         if parts == 1:
             return [self]
         total: Tensor | None = None

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError, check_choice
+from .._validate import check_int, check_positive, check_unit_interval
 from ..curvature.following import signature_step, update_radius
 from .hamiltonian import (
     SpinGlass,
@@ -65,9 +66,10 @@ class CriticalPoints:
         energy: normalised energy ``L(w)/Λ``, ``(R,)``.
         grad_norm: ``‖grad L(w)‖/√Λ`` (RMS component of the Riemannian gradient), ``(R,)``.
         converged: ``grad_norm ≤ gtol``, ``(R,)`` bool.
-        index: number of Riemannian-Hessian eigenvalues below ``−index_tol`` for converged
-            replicas; ``−1`` for replicas that did not converge or when the index was not
-            computed. ``(R,)`` int64.
+        index: number of Riemannian-Hessian eigenvalues below ``−τ`` for converged replicas
+            (:meth:`SpinGlass.index`: ``τ = max(1e-6 · max|λ|, index_tol)``); ``−1`` for
+            replicas that did not converge or when the index was not computed. ``(R,)``
+            int64.
         steps: iterations each replica took (its last one if it did not converge), ``(R,)``.
     """
 
@@ -94,19 +96,11 @@ class CriticalPoints:
 _FIELDS = ("w", "energy", "grad_norm", "converged", "index", "steps")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and not isinstance(value, bool)) or not value > 0:
-        raise LandscapeError(f"{name} must be a positive number, got {value!r}")
-
-
-def _check_steps(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise LandscapeError(f"{name} must be an integer >= 0, got {value!r}")
-
-
-def _check_momentum(momentum: float) -> None:
-    if not 0 <= momentum < 1:
-        raise LandscapeError(f"momentum must be in [0, 1), got {momentum!r}")
+def _check_descent(lr: float, gtol: float, momentum: float, max_steps: int) -> None:
+    check_positive("lr", lr)
+    check_positive("gtol", gtol)
+    check_unit_interval("momentum", momentum)
+    check_int("max_steps", max_steps, 0)
 
 
 def _rms(glass: SpinGlass, v: Tensor) -> Tensor:
@@ -163,7 +157,8 @@ def gradient_descent(
         gtol: stop when the RMS Riemannian gradient component is at most this.
         compute_index: compute the Morse index of the converged end points (one batched
             eigendecomposition of ``(Λ−1) × (Λ−1)`` matrices each).
-        index_tol: eigenvalues below ``−index_tol`` count as negative.
+        index_tol: the absolute floor of the index threshold: eigenvalues below
+            ``−max(1e-6 · max|λ|, index_tol)`` count as negative (:meth:`SpinGlass.index`).
         chunk: replicas per matrix product (default: bounded by the intermediate's size).
 
     Returns:
@@ -173,10 +168,7 @@ def gradient_descent(
         LandscapeError: bad shapes, device/dtype mismatch, or non-positive ``lr``/``gtol``.
     """
     w = retract(glass.check_points(w0, "w0"))
-    _check_positive("lr", lr)
-    _check_positive("gtol", gtol)
-    _check_momentum(momentum)
-    _check_steps("max_steps", max_steps)
+    _check_descent(lr, gtol, momentum, max_steps)
     return _descend(
         glass,
         w,
@@ -288,11 +280,8 @@ def stochastic_gradient_descent(
             of this glass's size.
     """
     w = retract(glass.check_points(w0, "w0"))
-    _check_positive("lr", lr)
-    _check_positive("gtol", gtol)
-    _check_momentum(momentum)
-    _check_steps("max_steps", max_steps)
-    _check_steps("epochs", epochs)
+    _check_descent(lr, gtol, momentum, max_steps)
+    check_int("epochs", epochs, 0)
     if split is None:
         split = glass.split(parts, seed)
     if len(split) != parts or any(
@@ -380,10 +369,10 @@ def minimize(
         ``grad_norm``, ``converged``, ``index`` and ``steps`` (all stages and restarts).
     """
     check_choice("method", method, ("gd", "sgd"))
-    _check_steps("newton_steps", newton_steps)
-    _check_positive("newton_gtol", newton_gtol)
-    _check_steps("escape_rounds", escape_rounds)
-    _check_positive("escape_step", escape_step)
+    check_int("newton_steps", newton_steps, 0)
+    check_positive("newton_gtol", newton_gtol)
+    check_int("escape_rounds", escape_rounds, 0)
+    check_positive("escape_step", escape_step)
     common = dict(
         lr=lr, momentum=momentum, max_steps=max_steps, gtol=gtol, compute_index=False, chunk=chunk
     )
@@ -558,11 +547,8 @@ def find_saddles(
         LandscapeError: ``target_index`` outside ``[0, Λ−1]``, or bad starting points.
     """
     n = glass.n_spins
-    if (
-        isinstance(target_index, bool)
-        or not isinstance(target_index, int)
-        or not (0 <= target_index <= n - 1)
-    ):
+    check_int("target_index", target_index, 0)
+    if target_index > n - 1:
         raise LandscapeError(
             f"target_index must be an integer in [0, Λ-1] = [0, {n - 1}], got {target_index!r}"
         )
@@ -579,9 +565,9 @@ def find_saddles(
         ("min_curvature", min_curvature),
         ("descent_lr", descent_lr),
     ):
-        _check_positive(name, value)
-    _check_steps("max_steps", max_steps)
-    _check_steps("descent_steps", descent_steps)
+        check_positive(name, value)
+    check_int("max_steps", max_steps, 0)
+    check_int("descent_steps", descent_steps, 0)
 
     for _ in range(descent_steps):
         w = retract(w - descent_lr * glass.riemannian_gradient(w))

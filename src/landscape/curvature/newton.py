@@ -1,4 +1,4 @@
-"""Critical-point finders: drive ``‖∇L‖`` to a threshold, or minimise with saddle-free Newton.
+"""Krylov / Newton-type critical-point finders: drive ``‖∇L‖`` to a threshold, or minimise.
 
 Critical points of every index are what the spin-glass picture of the loss is about
 (Dauphin et al. 2014; Choromanska et al. 2015). Gradient descent runs away from saddles;
@@ -7,7 +7,7 @@ Hessian-vector product ``∇φ = H ∇L``) or take Newton steps are attracted to
 critical point, whatever its index (Pennington & Bahri 2017; Frye et al. 2019, *Numerically
 recovering the critical points of a deep linear autoencoder*).
 
-All Newton-type methods here share one building block: ``k`` Lanczos steps from ``g = ∇L``
+The Newton-type methods share one building block: ``k`` Lanczos steps from ``g = ∇L``
 (with full reorthogonalisation) give an orthonormal basis ``V_k`` and ``H V_k = V_{k+1} T̄_k``
 with ``T̄_k`` tridiagonal ``(k+1) × k``. Since ``g = ‖g‖ v₁``, every step ``p = V_k y`` has a
 small closed form:
@@ -25,58 +25,43 @@ small closed form:
   direction for ``L`` that is repelled by saddles, so it finds minima; Armijo backtracking
   on ``L``.
 
-a direct method for a chosen index (dense Hessians, small models), in :mod:`.following`:
-
-* ``eigenvector_following`` — Newton's step with the signs of the ``k`` lowest Hessian
-  modes flipped, in a trust region (Cerjan & Miller 1981): converges to index-``k`` points.
-
 and one quasi-Newton method:
 
 * ``gradient_norm_lbfgs`` — L-BFGS (Nocedal 1980) on ``φ = ½‖∇L‖²`` with Armijo
   backtracking; one Hessian-vector product per accepted step.
 
-Every finder stops when ``‖∇L‖ ≤ grad_tol`` and reports the norm *actually reached* at the
-returned parameters (computed there over the whole dataset); ``converged`` is true only
-if that norm is below ``grad_tol``.
+Each is a step rule (``_*_step`` below) inside the one outer loop :func:`._finder.solve`;
+the backtracking line search is :func:`_line_search`. The direct method for a chosen index,
+eigenvector following, is in :mod:`.following`.
 
 Shape letters: ``P`` parameters, ``k`` Krylov dimension.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._errors import LandscapeError, check_choice
+from .._errors import check_choice
+from .._validate import check_int, check_positive
 from ..functional import Data
 from ._finder import (
-    STALL,
     CriticalPointResult,
     FinderBackend,
     Problem,
-    Tracker,
+    Step,
     check_common,
-    make_result,
+    solve,
 )
-from .following import eigenvector_following
 from .operator import CurvatureOperator, PureLoss
 
-__all__ = [
-    "FINDERS",
-    "CriticalPointResult",
-    "damped_newton",
-    "eigenvector_following",
-    "find_critical_point",
-    "gradient_norm_lbfgs",
-    "newton_mr",
-    "saddle_free_newton",
-]
+__all__ = ["damped_newton", "gradient_norm_lbfgs", "newton_mr", "saddle_free_newton"]
 
 
 # ---------------------------------------------------------------- the Krylov subspace of ∇L
@@ -98,6 +83,28 @@ class _Krylov:
     @property
     def k(self) -> int:
         return len(self.alpha)
+
+    @classmethod
+    def build(
+        cls, prob: Problem, theta: Tensor, g: Tensor, size: int, rtol: float | None = None
+    ) -> _Krylov:
+        """The Krylov space of ``H(θ)`` from ``g``, grown to ``size`` (or until it closes).
+
+        With ``rtol``, growth also stops once the MINRES residual is ``≤ rtol · ‖g‖``, or
+        stagnates (``g`` numerically outside the range of a singular ``H``).
+        """
+        kry = cls(prob, prob.operator(theta), g)
+        residuals: list[float] = []
+        while kry.k < size and not kry.closed:
+            kry.grow()
+            if rtol is None:
+                continue
+            residuals.append(kry.residual)
+            if residuals[-1] <= rtol * kry.beta0:
+                break
+            if len(residuals) > 5 and residuals[-6] - residuals[-1] <= 1e-3 * residuals[-1]:
+                break  # least-squares floor: g is (numerically) outside range(H)
+        return kry
 
     def grow(self) -> None:
         q = self.basis[-1]
@@ -164,6 +171,42 @@ def _least_squares(t: np.ndarray, rhs: np.ndarray, mu: float = 0.0) -> np.ndarra
     return np.linalg.lstsq(t, rhs, rcond=1e-12)[0]
 
 
+#: ``merit(loss, grad)`` that a line search must lower (NaN: the trial failed)
+Merit = Callable[[float, Tensor], float]
+
+
+def _half_squared_gradient(value: float, g: Tensor) -> float:
+    """``φ = ½‖∇L‖²``, or NaN where the loss is not finite (such a trial is never accepted)."""
+    return 0.5 * float(g @ g) if math.isfinite(value) else math.nan
+
+
+def _loss(value: float, g: Tensor) -> float:
+    return value
+
+
+def _line_search(
+    prob: Problem,
+    theta: Tensor,
+    p: Tensor,
+    merit: Merit,
+    merit0: float,
+    slope: float,
+    armijo: float,
+    max_backtracks: int,
+) -> Step | str:
+    """Armijo backtracking: the first ``α = 1, ½, ¼, …`` with
+    ``merit(θ + α p) ≤ merit₀ + armijo · α · slope`` (``slope`` = the merit's derivative
+    along ``p``, negative); a message after ``max_backtracks`` halvings."""
+    alpha = 1.0
+    for _ in range(max_backtracks):
+        trial = theta + alpha * p
+        t_value, t_g = prob.evaluate(trial)
+        if merit(t_value, t_g) <= merit0 + armijo * alpha * slope:
+            return Step(trial, t_value, t_g, alpha * float(p.norm()))
+        alpha *= 0.5
+    return f"line search failed after {max_backtracks} halvings"
+
+
 # ---------------------------------------------------------------- Newton-MR
 
 
@@ -204,7 +247,7 @@ def newton_mr(
         max_backtracks: halvings of the step before giving up.
         chunk_size, device, dtype: as for ``HessianOperator`` (float64 recommended).
         backend: ``"forward"`` or ``"cached"`` (see ``HessianOperator``), or ``"dense"``:
-            form the exact Hessian at each iterate with :func:`dense_hessian` — much faster
+            form the exact Hessian at each iterate with :func:`~.dense.dense_hessian` — much faster
             for small models (a few thousand parameters), where Krylov products would
             be dominated by per-call overhead.
         patience: stop early when ``‖∇L‖`` decreased by less than 0.1 % over the last
@@ -216,49 +259,23 @@ def newton_mr(
     """
     check_common(grad_tol, max_iter, patience)
     prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
-    theta = prob.start()
-    value, g = prob.evaluate(theta)
-    tracker = Tracker(value, float(g.norm()))
-    message = f"max_iter={max_iter} reached"
-    it = 0
-    while it < max_iter:
-        gnorm = float(g.norm())
-        if gnorm <= grad_tol:
-            break
-        kry = _Krylov(prob, prob.operator(theta), g)
-        res_hist: list[float] = []
-        while kry.k < inner_iter and not kry.closed:
-            kry.grow()
-            res_hist.append(kry.residual)
-            if res_hist[-1] <= inner_rtol * gnorm:
-                break
-            if len(res_hist) > 5 and res_hist[-6] - res_hist[-1] <= 1e-3 * res_hist[-1]:
-                break  # least-squares floor: g is (numerically) outside range(H)
+
+    def step(theta: Tensor, value: float, g: Tensor) -> Step | str:
+        kry = _Krylov.build(prob, theta, g, inner_iter, rtol=inner_rtol)
         tb = kry.tbar()
         y = _least_squares(tb, kry.rhs())
         p = kry.step(y)
         slope = kry.beta0 * float(y @ tb[: kry.k, 0])  # ⟨p, H g⟩ = ‖g‖ yᵀ T̄[:k, 0]
         if not slope < 0:
-            message = f"no descent direction for ‖∇L‖² (⟨p, Hg⟩ = {slope:.2e})"
-            break
-        phi = 0.5 * gnorm**2
-        alpha = 1.0
-        for _ in range(max_backtracks):
-            trial = theta + alpha * p
-            t_value, t_g = prob.evaluate(trial)
-            if 0.5 * float(t_g @ t_g) <= phi + armijo * alpha * slope and math.isfinite(t_value):
-                break
-            alpha *= 0.5
-        else:
-            message = f"line search failed after {max_backtracks} halvings"
-            break
-        theta, value, g = trial, t_value, t_g
-        tracker.add(value, float(g.norm()), alpha * float(p.norm()))
-        it += 1
-        if tracker.stalled(patience):
-            message = STALL.format(patience=patience)
-            break
-    return make_result(prob, theta, value, g, grad_tol, it, "newton_mr", message, tracker)
+            return f"no descent direction for ‖∇L‖² (⟨p, Hg⟩ = {slope:.2e})"
+        phi = 0.5 * kry.beta0**2
+        return _line_search(
+            prob, theta, p, _half_squared_gradient, phi, slope, armijo, max_backtracks
+        )
+
+    return solve(
+        prob, step, method="newton_mr", grad_tol=grad_tol, max_iter=max_iter, patience=patience
+    )
 
 
 # ---------------------------------------------------------------- damped Newton (LM)
@@ -299,26 +316,16 @@ def damped_newton(
         :class:`CriticalPointResult`.
     """
     check_common(grad_tol, max_iter, patience)
-    if not damping > 0:
-        raise LandscapeError(f"damping must be positive, got {damping!r}")
+    check_positive("damping", damping)
     prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
-    theta = prob.start()
-    value, g = prob.evaluate(theta)
-    tracker = Tracker(value, float(g.norm()))
-    message = f"max_iter={max_iter} reached"
     mu_rel, nu = float(damping), 2.0
-    it = 0
-    while it < max_iter:
-        gnorm = float(g.norm())
-        if gnorm <= grad_tol:
-            break
-        kry = _Krylov(prob, prob.operator(theta), g)
-        while kry.k < inner_iter and not kry.closed:
-            kry.grow()
+
+    def step(theta: Tensor, value: float, g: Tensor) -> Step | str:
+        nonlocal mu_rel, nu
+        kry = _Krylov.build(prob, theta, g, inner_iter)
         tb, rhs = kry.tbar(), kry.rhs()
         norm2 = float(np.linalg.norm(tb, 2)) ** 2
-        phi = 0.5 * gnorm**2
-        accepted = False
+        phi = 0.5 * kry.beta0**2
         for _ in range(max_rejections):
             y = _least_squares(tb, rhs, mu_rel * norm2)
             predicted = phi - 0.5 * float(np.sum((tb @ y - rhs) ** 2))
@@ -329,20 +336,15 @@ def damped_newton(
             if rho > 1e-4 and math.isfinite(t_value):
                 mu_rel *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
                 nu = 2.0
-                accepted = True
-                break
+                return Step(theta + p, t_value, t_g, float(p.norm()))
             mu_rel *= nu
             nu *= 2
-        if not accepted:
-            message = f"{max_rejections} consecutive steps rejected (μ = {mu_rel:.1e} ‖H‖²)"
-            break
-        theta, value, g = theta + p, t_value, t_g
-        tracker.add(value, float(g.norm()), float(p.norm()))
-        it += 1
-        if tracker.stalled(patience):
-            message = STALL.format(patience=patience)
-            break
-    return make_result(prob, theta, value, g, grad_tol, it, "damped_newton", message, tracker)
+        return f"{max_rejections} consecutive steps rejected (μ = {mu_rel:.1e} ‖H‖²)"
+
+    return solve(
+        prob, step, method="damped_newton", grad_tol=grad_tol, max_iter=max_iter,
+        patience=patience,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- saddle-free Newton
@@ -382,46 +384,47 @@ def saddle_free_newton(
         :class:`CriticalPointResult`.
     """
     check_common(grad_tol, max_iter)
-    if not damping > 0:
-        raise LandscapeError(f"damping must be positive, got {damping!r}")
+    check_positive("damping", damping)
     prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
-    theta = prob.start()
-    value, g = prob.evaluate(theta)
-    tracker = Tracker(value, float(g.norm()))
-    message = f"max_iter={max_iter} reached"
-    it = 0
-    while it < max_iter:
-        gnorm = float(g.norm())
-        if gnorm <= grad_tol:
-            break
-        kry = _Krylov(prob, prob.operator(theta), g)
-        while kry.k < subspace and not kry.closed:
-            kry.grow()
-        t = kry.tbar()[: kry.k]
-        lam, u = np.linalg.eigh(t)
+
+    def step(theta: Tensor, value: float, g: Tensor) -> Step | str:
+        kry = _Krylov.build(prob, theta, g, subspace)
+        lam, u = np.linalg.eigh(kry.tbar()[: kry.k])
         mu = damping * max(float(np.abs(lam).max()), np.finfo(np.float64).tiny)
         y = -u @ ((u[0] * kry.beta0) / (np.abs(lam) + mu))  # −U (|Θ|+μ)⁻¹ Uᵀ (‖g‖ e₁)
         p = kry.step(y)
         slope = kry.beta0 * float(y[0])  # ⟨p, g⟩
         if not slope < 0:
-            message = f"no descent direction (⟨p, g⟩ = {slope:.2e})"
-            break
-        alpha = 1.0
-        for _ in range(max_backtracks):
-            t_value, t_g = prob.evaluate(theta + alpha * p)
-            if t_value <= value + armijo * alpha * slope:
-                break
-            alpha *= 0.5
-        else:
-            message = f"line search failed after {max_backtracks} halvings"
-            break
-        theta, value, g = theta + alpha * p, t_value, t_g
-        tracker.add(value, float(g.norm()), alpha * float(p.norm()))
-        it += 1
-    return make_result(prob, theta, value, g, grad_tol, it, "saddle_free_newton", message, tracker)
+            return f"no descent direction (⟨p, g⟩ = {slope:.2e})"
+        return _line_search(prob, theta, p, _loss, value, slope, armijo, max_backtracks)
+
+    return solve(prob, step, method="saddle_free_newton", grad_tol=grad_tol, max_iter=max_iter)
 
 
 # ---------------------------------------------------------------- L-BFGS on the gradient norm
+
+
+def _two_loop(pairs: list[tuple[Tensor, Tensor, float]], dphi: Tensor, gnorm: float) -> Tensor:
+    """L-BFGS's two-loop recursion: ``−B⁻¹ ∇φ`` from the curvature ``pairs`` ``(s, y, 1/sᵀy)``.
+
+    Initial scaling ``γ = sᵀy / yᵀy`` of the newest pair; without pairs, a step of length
+    ``min(1, 1/‖∇φ‖) ‖g‖`` along ``−∇φ``.
+    """
+    q = dphi.clone()
+    coefs = []
+    for s, yv, rho in reversed(pairs):
+        a = rho * float(s @ q)
+        coefs.append(a)
+        q = q - a * yv
+    if pairs:
+        s, yv, _ = pairs[-1]
+        q = q * (float(s @ yv) / float(yv @ yv))
+    else:
+        q = q * min(1.0, 1.0 / max(float(dphi.norm()), 1e-300)) * gnorm
+    for (s, yv, rho), a in zip(pairs, reversed(coefs), strict=True):
+        b = rho * float(yv @ q)
+        q = q + (a - b) * s
+    return -q
 
 
 def gradient_norm_lbfgs(
@@ -457,116 +460,42 @@ def gradient_norm_lbfgs(
         :class:`CriticalPointResult`.
     """
     check_common(grad_tol, max_iter, patience)
-    if int(history_size) != history_size or history_size < 1:
-        raise LandscapeError(f"history_size must be a positive integer, got {history_size!r}")
+    history_size = check_int("history_size", history_size, 1)
     check_choice("backend", backend, ("forward", "cached"))
     prob = Problem(loss, params, data, chunk_size, backend, device, dtype)
-    theta = prob.start()
-    value, g = prob.evaluate(theta)
-    tracker = Tracker(value, float(g.norm()))
+    pairs: list[tuple[Tensor, Tensor, float]] = []
+    dphi = torch.zeros(0)  # ∇φ = H ∇L at the current point
 
     def grad_phi(th: Tensor, gr: Tensor) -> Tensor:
         return prob.hvp(prob.operator(th), gr.reshape(1, -1))[0]
 
-    dphi = grad_phi(theta, g) if float(g.norm()) > grad_tol else torch.zeros_like(g)
-    pairs: list[tuple[Tensor, Tensor, float]] = []
-    message = f"max_iter={max_iter} reached"
-    it = 0
-    while it < max_iter:
+    def start(theta: Tensor, g: Tensor) -> None:
+        nonlocal dphi
+        dphi = grad_phi(theta, g) if float(g.norm()) > grad_tol else torch.zeros_like(g)
+
+    def step(theta: Tensor, value: float, g: Tensor) -> Step | str:
+        nonlocal dphi
         gnorm = float(g.norm())
-        if gnorm <= grad_tol:
-            break
-        q = dphi.clone()
-        coefs = []
-        for s, yv, rho in reversed(pairs):
-            a = rho * float(s @ q)
-            coefs.append(a)
-            q = q - a * yv
-        if pairs:
-            s, yv, _ = pairs[-1]
-            q = q * (float(s @ yv) / float(yv @ yv))
-        else:
-            q = q * min(1.0, 1.0 / max(float(dphi.norm()), 1e-300)) * gnorm
-        for (s, yv, rho), a in zip(pairs, reversed(coefs), strict=True):
-            b = rho * float(yv @ q)
-            q = q + (a - b) * s
-        d = -q
+        d = _two_loop(pairs, dphi, gnorm)
         slope = float(d @ dphi)
         if not slope < 0:
             pairs.clear()
             d, slope = -dphi, -float(dphi @ dphi)
-        phi = 0.5 * gnorm**2
-        alpha = 1.0
-        for _ in range(max_backtracks):
-            trial = theta + alpha * d
-            t_value, t_g = prob.evaluate(trial)
-            if 0.5 * float(t_g @ t_g) <= phi + armijo * alpha * slope and math.isfinite(t_value):
-                break
-            alpha *= 0.5
-        else:
-            message = f"line search failed after {max_backtracks} halvings"
-            break
-        t_dphi = grad_phi(trial, t_g)
-        s, yv = trial - theta, t_dphi - dphi
+        out = _line_search(
+            prob, theta, d, _half_squared_gradient, 0.5 * gnorm**2, slope, armijo, max_backtracks
+        )
+        if isinstance(out, str):
+            return out
+        t_dphi = grad_phi(out.theta, out.grad)
+        s, yv = out.theta - theta, t_dphi - dphi
         sy = float(s @ yv)
         if sy > 1e-12 * float(s.norm()) * float(yv.norm()):
             pairs.append((s, yv, 1.0 / sy))
-            pairs = pairs[-int(history_size) :]
-        theta, value, g, dphi = trial, t_value, t_g, t_dphi
-        tracker.add(value, float(g.norm()), float(s.norm()))
-        it += 1
-        if tracker.stalled(patience):
-            message = STALL.format(patience=patience)
-            break
-    return make_result(prob, theta, value, g, grad_tol, it, "gradient_norm_lbfgs", message, tracker)
+            del pairs[:-history_size]
+        dphi = t_dphi
+        return replace(out, length=float(s.norm()))
 
-
-Method = Literal[
-    "newton_mr",
-    "damped_newton",
-    "saddle_free_newton",
-    "gradient_norm_lbfgs",
-    "eigenvector_following",
-]
-
-#: the finders by name, for configs and the CLI
-FINDERS = {
-    "newton_mr": newton_mr,
-    "damped_newton": damped_newton,
-    "saddle_free_newton": saddle_free_newton,
-    "gradient_norm_lbfgs": gradient_norm_lbfgs,
-    "eigenvector_following": eigenvector_following,
-}
-
-
-def find_critical_point(
-    loss: PureLoss,
-    params: Mapping[str, Tensor],
-    data: Data | None = None,
-    method: Method = "damped_newton",
-    **options: object,
-) -> CriticalPointResult:
-    """Run the finder ``method`` (a key of :data:`FINDERS`) with its keyword ``options``.
-
-    ``damped_newton`` (the default: the most robust in our tests on small networks),
-    ``newton_mr`` and ``gradient_norm_lbfgs`` find critical points of any index near the
-    start; ``saddle_free_newton`` finds minima. Starts that end at a minimum of ``‖∇L‖``
-    that is not critical are common on networks (Frye et al. 2019): they come back with
-    ``converged=False``.
-
-    Raises:
-        LandscapeError: unknown ``method`` or an option the method does not take.
-    """
-    check_choice("method", method, FINDERS)
-    finder = FINDERS[method]
-    allowed = [
-        name
-        for name, par in inspect.signature(finder).parameters.items()
-        if par.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise LandscapeError(
-            f"method={method!r} does not take option(s) {unknown}; allowed: {sorted(allowed)}"
-        )
-    return finder(loss, params, data, **options)
+    return solve(
+        prob, step, method="gradient_norm_lbfgs", grad_tol=grad_tol, max_iter=max_iter,
+        patience=patience, start=start,
+    )  # fmt: skip
