@@ -36,8 +36,6 @@ import os
 import socket
 import sqlite3
 import subprocess
-import tempfile
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,11 +45,9 @@ from typing import Any
 import numpy as np
 
 from .._errors import LandscapeError
-
-try:  # POSIX advisory locks; elsewhere the holder's pid is checked instead
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from ._locks import RunHeldError, _Hold, _lock_held, _pid_alive, _try_lock
+from ._schema import _RUN_SELECT, _SCHEMA
+from ._values import _atomic_write_npz, _jsonable, _safe_name, _to_numpy
 
 __all__ = [
     "DEFAULT_STORE",
@@ -65,76 +61,7 @@ __all__ = [
 
 DEFAULT_STORE = Path("runs") / "landscape.db"
 STATUSES = ("running", "done", "failed", "interrupted")
-#: seconds between the heartbeats that record a held run's attempt as alive
-HEARTBEAT_SECONDS = 10.0
 LOCK_NAME = ".lock"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    experiment TEXT NOT NULL,
-    config TEXT NOT NULL,
-    config_hash TEXT NOT NULL,
-    seed INTEGER,
-    status TEXT NOT NULL,
-    created REAL NOT NULL,
-    finished REAL,
-    duration REAL,
-    git_commit TEXT,
-    host TEXT,
-    pid INTEGER,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_lookup ON runs(experiment, config_hash);
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    n INTEGER NOT NULL,
-    started REAL NOT NULL,
-    last_seen REAL NOT NULL,
-    finished REAL,
-    status TEXT NOT NULL,
-    host TEXT,
-    pid INTEGER,
-    PRIMARY KEY (run_id, n)
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    step INTEGER NOT NULL DEFAULT 0,
-    value REAL,
-    PRIMARY KEY (run_id, key, step)
-);
-CREATE TABLE IF NOT EXISTS outputs (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    kind TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    content TEXT NOT NULL,
-    PRIMARY KEY (run_id, kind, position)
-);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    status TEXT NOT NULL,
-    spec TEXT,
-    result TEXT,
-    arrays TEXT,
-    started REAL,
-    finished REAL,
-    duration REAL,
-    PRIMARY KEY (run_id, key)
-);
-"""
-
-# a run row with its active time (the sum over attempts: an attempt that ended without
-# finishing — killed — counts until its last heartbeat) and its number of attempts
-_RUN_SELECT = """
-SELECT r.*,
-    (SELECT COUNT(*) FROM attempts a WHERE a.run_id = r.id) AS n_attempts,
-    (SELECT SUM(COALESCE(a.finished, a.last_seen) - a.started) FROM attempts a
-        WHERE a.run_id = r.id) AS active
-FROM runs r
-"""
 
 
 def _now() -> float:
@@ -169,163 +96,9 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would signal it there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _escape_like(text: str) -> str:
     r"""``text`` for a SQL ``LIKE … ESCAPE '\'`` pattern, with ``%`` and ``_`` literal."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# ---------------------------------------------------------------- run locks
-
-
-def _try_lock(path: Path) -> tuple[int | None, bool]:
-    """Try to take the exclusive lock on ``path``.
-
-    Returns:
-        ``(fd, True)`` locked; ``(None, False)`` held by another process;
-        ``(None, True)`` this system cannot lock the file (the caller checks pids instead).
-    """
-    if fcntl is None:  # pragma: no cover
-        return None, True
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        return None, True
-    deadline = time.monotonic() + 0.25  # a concurrent probe holds a shared lock for µs
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd, True
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                return None, False
-            time.sleep(0.01)
-        except OSError:  # e.g. ENOLCK on a file system without locks
-            os.close(fd)
-            return None, True
-
-
-def _lock_held(path: Path) -> bool | None:
-    """Whether some process holds ``path``'s lock (None: cannot tell from a lock)."""
-    if fcntl is None or not path.is_file():
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return None
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
-class _Hold:
-    """This process's hold on a run: the lock's file descriptor, the attempt number, and a
-    heartbeat thread that keeps the attempt's ``last_seen`` current (its own connection)."""
-
-    def __init__(self, db: Path, run_id: str, attempt: int, fd: int | None) -> None:
-        self.run_id, self.attempt, self.fd = run_id, attempt, fd
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, args=(db,), name=f"landscape-heartbeat-{run_id}", daemon=True
-        )
-        self._thread.start()
-
-    def _beat(self, db: Path) -> None:
-        conn = None
-        try:
-            while not self._stop.wait(HEARTBEAT_SECONDS):
-                try:
-                    if conn is None:
-                        conn = sqlite3.connect(db, timeout=5.0, isolation_level=None)
-                    conn.execute(
-                        "UPDATE attempts SET last_seen=? WHERE run_id=? AND n=?",
-                        (_now(), self.run_id, self.attempt),
-                    )
-                except sqlite3.Error:  # busy or gone: the next beat tries again
-                    pass
-        finally:
-            if conn is not None:
-                conn.close()
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-        if self.fd is not None:
-            os.close(self.fd)  # releases the lock
-            self.fd = None
-
-
-class RunHeldError(LandscapeError):
-    """The run asked for is being run by another live process."""
-
-
-# ---------------------------------------------------------------- values
-
-
-def _to_numpy(value: Any) -> np.ndarray | None:
-    if isinstance(value, np.ndarray):
-        return value
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor):
-            return value.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _atomic_write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _safe_name(key: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in key)
-    return f"{safe[:80]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
 
 
 @dataclass
