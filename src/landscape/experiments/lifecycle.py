@@ -137,7 +137,8 @@ def _persist(
     for name, value in drawn.items():
         fig, caption = _figure_and_caption(value)
         objects[name] = fig
-        paths.append(save_figure(fig, folder / f"{name}.png"))
+        suffix = ".html" if hasattr(fig, "write_html") else ".png"  # plotly: interactive page
+        paths.append(save_figure(fig, folder / f"{name}{suffix}"))
         captions[paths[-1].name] = caption
     store.save_outputs(run_id, summary.tables, summary.notes, captions)
     return paths, objects
