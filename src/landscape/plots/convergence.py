@@ -1,0 +1,215 @@
+"""Convergence of over-parameterized training: kernels, lazy training, Kawaguchi, Auer.
+
+Figure functions for :mod:`landscape.experiments.papers.lazy`, ``kawaguchi`` and ``auer``:
+table rows or task results in, :class:`~matplotlib.figure.Figure` out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._util import finish_axes, log_scale
+
+__all__ = [
+    "auer_minima",
+    "kawaguchi_losses",
+    "kawaguchi_unit",
+    "kernel_vs_width",
+    "lazy_training_curves",
+    "movement_vs_width",
+    "second_derivatives_vs_width",
+]
+
+
+def _by_data(rows: Sequence[Mapping]) -> dict[str, list[Mapping]]:
+    out: dict[str, list[Mapping]] = {}
+    for r in rows:
+        out.setdefault(str(r["data"]), []).append(r)
+    return out
+
+
+def _fit(ax, n: np.ndarray, y: np.ndarray, color: str, label: str) -> None:
+    """Points, and the least-squares line of log y on log n labelled with its slope."""
+    ok = (y > 0) & np.isfinite(y)
+    ax.plot(n[ok], y[ok], "o", color=color)
+    if ok.sum() >= 2:
+        k, c = np.polyfit(np.log(n[ok]), np.log(y[ok]), 1)
+        ax.plot(n[ok], np.exp(c) * n[ok] ** k, "-", color=color, label=f"{label}: slope {k:.2f}")
+
+
+def _log_log(ax) -> None:
+    ax.set_xscale("log")
+    log_scale(ax, "x")
+    log_scale(ax, "y")
+    ax.grid(alpha=0.3, which="both")
+
+
+def kernel_vs_width(rows: Sequence[Mapping], samples: int) -> Figure:
+    """λ_min(K̄) against n on log–log axes, one panel per data set, with n/m for reference.
+
+    Args:
+        rows: the lazy experiment's kernel rows (``data``, ``n``, ``λ_min(K̄)``,
+            ``λ_min(K̄), θ1~N(0,1/n)``).
+        samples: m.
+    """
+    groups = _by_data(rows)
+    fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    for ax, (name, rs) in zip(axes, groups.items(), strict=True):
+        n = np.array([r["n"] for r in rs], float)
+        _fit(ax, n, np.array([r["λ_min(K̄)"] for r in rs], float), "C0", "θ1 ~ N(0, 1/(d+1))")
+        _fit(ax, n, np.array([r["λ_min(K̄), θ1~N(0,1/n)"] for r in rs]), "C1", "θ1 ~ N(0, 1/n)")
+        ax.plot(n, n / samples, "--", color="gray", label="n/m")
+        _log_log(ax)
+        finish_axes(ax, "hidden units n", "λ_min(K̄_Θ) at initialisation", f"{name}, m = {samples}")
+    return fig
+
+
+def lazy_training_curves(per: Mapping[str, Mapping[int, Mapping[str, np.ndarray]]]) -> Figure:
+    """Risk r(θ_t) per width (mean over members; log y), and the inequality ratio with K̄_Θ0.
+
+    Row 1: the risk under full-batch GD, one curve per width. Row 2: the smallest over
+    members of ‖∇r‖² / ((4/m²) λ_min(K̄_Θ0) ‖Φ − y‖²), with the line 1 below which the
+    initial kernel no longer bounds the gradient.
+    """
+    fig = Figure(figsize=(5.2 * len(per), 7), layout="constrained")
+    axes = fig.subplots(2, len(per), squeeze=False)
+    for j, (name, by_n) in enumerate(per.items()):
+        top, bottom = axes[0, j], axes[1, j]
+        colors = _colors(len(by_n))
+        for c, n in zip(colors, sorted(by_n), strict=True):
+            r = by_n[n]
+            steps = np.asarray(r["steps"], float)
+            loss = np.asarray(r["loss"], float).mean(1)
+            ok = loss > 0
+            top.plot(steps[ok], loss[ok], color=c, label=f"n = {n}")
+            bottom.plot(steps, np.asarray(r["ratio_init"], float).min(1), color=c)
+        log_scale(top, "y")
+        finish_axes(top, "gradient step t", "risk r(θ_t) (mean squared error)", name)
+        log_scale(bottom, "y")
+        bottom.axhline(1.0, color="k", ls="--", lw=1)
+        finish_axes(
+            bottom,
+            "gradient step t",
+            "‖∇r‖² / ((4/m²)·λ_min(K̄_Θ0)·‖Φ−y‖²)",
+            "gradient inequality with the initial kernel (min over seeds)",
+        )
+    return fig
+
+
+def _colors(k: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [cmap(v) for v in np.linspace(0.0, 0.85, k)]
+
+
+def movement_vs_width(rows: Sequence[Mapping]) -> Figure:
+    """‖θ_T − θ_0‖/‖θ_0‖ and ‖K_T − K_0‖/‖K_0‖ against n (log–log), fitted slopes."""
+    groups = _by_data(rows)
+    fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    for ax, (name, rs) in zip(axes, groups.items(), strict=True):
+        n = np.array([r["n"] for r in rs], float)
+        _fit(ax, n, np.array([r["‖θ_T−θ_0‖/‖θ_0‖"] for r in rs], float), "C0", "‖θ_T−θ_0‖/‖θ_0‖")
+        _fit(ax, n, np.array([r["‖K_T−K_0‖/‖K_0‖"] for r in rs], float), "C3", "‖K_T−K_0‖/‖K_0‖")
+        _log_log(ax)
+        finish_axes(ax, "hidden units n", "relative change after training", name)
+    return fig
+
+
+def second_derivatives_vs_width(rows: Sequence[Mapping]) -> Figure:
+    """Mean squares of ∂²Φ/∂θ2_i∂θ1_i and ∂²Φ/∂θ1_i∂θ1_i at initialisation against n.
+
+    The blocks that are exactly zero (θ2θ2, and every i ≠ j entry) are listed in the
+    legend with their largest value rather than drawn (a log axis cannot show 0).
+    """
+    keys = {"t2t1_same": "θ2_i θ1_i", "t1t1_same": "θ1_i θ1_i"}
+    groups: dict[tuple[str, str], list[Mapping]] = {}
+    for r in rows:
+        groups.setdefault((str(r["data"]), str(r["ρ"])), []).append(r)
+    names = sorted({d for d, _ in groups})
+    fig = Figure(figsize=(5.2 * len(names), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, name in zip(axes, names, strict=True):
+        i = 0
+        zero = 0.0
+        for (data, act), rs in groups.items():
+            if data != name:
+                continue
+            n = np.array([r["n"] for r in rs], float)
+            for key, label in keys.items():
+                y = np.array([r[key] for r in rs], float)
+                if (y > 0).any():
+                    _fit(ax, n, y, f"C{i}", f"{label} ({act})")
+                    i += 1
+                else:
+                    ax.plot([], [], " ", label=f"{label} ({act}): 0 at every n")
+            zero = max(zero, *(r[k] for r in rs for k in ("t2t2", "t2t1_other", "t1t1_other")))
+        ax.plot([], [], " ", label=f"θ2θ2 and all i ≠ j entries: max {zero:.1g}")
+        _log_log(ax)
+        finish_axes(ax, "hidden units n", "mean square of the Hessian entry of Φ", name)
+    return fig
+
+
+def auer_minima(rows: Sequence[Mapping], losses: Mapping[int, np.ndarray]) -> Figure:
+    """Verified local minima against d (log y) with the line 2^d; their losses per d."""
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    d = np.array([r["d"] for r in rows], float)
+    a.plot(d, [r["verified"] for r in rows], "o", ms=8, label="verified minima found")
+    a.plot(d, 2.0**d, "--", color="gray", label="2^d")
+    log_scale(a, "y")
+    a.set_xticks(d, [str(int(v)) for v in d])
+    finish_axes(a, "dimension d", "number of local minima", "one logistic neuron, square loss")
+    for k, v in losses.items():
+        b.plot(np.full(len(v), float(k)), v, "_", ms=14, color="C0")
+    b.set_xticks(d, [str(int(v)) for v in d])
+    finish_axes(b, "dimension d", "loss at the minimum (mean squared error)", "their loss values")
+    return fig
+
+
+def kawaguchi_losses(traj: Mapping[str, np.ndarray], start: float, best: float) -> Figure:
+    """L̃ and the original loss L(θ_t) of θ alone along GD on L̃, one curve per unit draw.
+
+    Reference lines: the spurious minimum's loss and the best loss found (global minimum).
+    """
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    steps = np.asarray(traj["steps"], float)
+    for ax, key, title in (
+        (left, "modified", "modified loss L̃(θ, W, a, b)"),
+        (right, "original", "original loss L(θ_t) of θ alone"),
+    ):
+        vals = np.asarray(traj[key], float)
+        for u in range(vals.shape[1]):
+            ax.plot(steps, vals[:, u], color=f"C{u % 10}", label=f"unit draw {u}")
+        ax.axhline(start, color="k", ls="--", lw=1, label=f"spurious minimum L = {start:.3g}")
+        if best > 0:
+            ax.axhline(best, color="gray", ls=":", lw=1, label=f"best L found = {best:.3g}")
+        log_scale(ax, "y")
+        finish_axes(ax, "gradient step t", "mean squared error", title)
+    return fig
+
+
+def kawaguchi_unit(traj: Mapping[str, np.ndarray]) -> Figure:
+    """‖W‖, b and |a| of the exponential unit along GD on L̃ (one curve per unit draw)."""
+    fig = Figure(figsize=(13, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    steps = np.asarray(traj["steps"], float)
+    for ax, key, label in (
+        (axes[0], "W", "‖W‖"),
+        (axes[1], "b", "b"),
+        (axes[2], "a", "|a|"),
+    ):
+        vals = np.asarray(traj[key], float)
+        vals = np.abs(vals) if key == "a" else vals
+        for u in range(vals.shape[1]):
+            ax.plot(steps, vals[:, u], color=f"C{u % 10}", label=f"unit draw {u}")
+        if key == "b":
+            ax.axhline(0.0, color="k", lw=0.8)
+        finish_axes(ax, "gradient step t", f"{label} (dimensionless)", f"exponential unit: {label}")
+    return fig
