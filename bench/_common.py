@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import platform
 import time
 from collections.abc import Callable
@@ -43,3 +44,35 @@ def machine() -> str:
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
+
+
+def add_machine_args(parser: argparse.ArgumentParser, threads: int | None = None) -> None:
+    """``--threads N`` (torch intra-op threads; default: torch's) and ``--device``."""
+    parser.add_argument(
+        "--threads", type=int, default=threads, help="torch intra-op threads (default: torch's)"
+    )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+
+
+def apply_machine_args(args: argparse.Namespace) -> torch.device:
+    """Set the thread count, check the device exists, print the machine line; the device."""
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"machine: {machine()}, device {device} ({name})")
+    return device
+
+
+def check_reference(what: str, error: float, tolerance: float) -> None:
+    """Exit non-zero (status 3) when the benchmarked result differs from the reference
+    computation: a regression guard on numbers, never on times."""
+    ok = error <= tolerance
+    print(
+        f"reference check, {what}: max error {error:.2e} (tolerance {tolerance:.0e}) "
+        f"{'OK' if ok else 'FAILED'}"
+    )
+    if not ok:
+        raise SystemExit(3)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, matmul_gflops
+from _common import add_machine_args, apply_machine_args, check_reference, matmul_gflops
 
 from landscape import data, models
 from landscape import params as P
@@ -34,9 +34,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--device", default="cpu")
+    add_machine_args(ap)
     args = ap.parse_args()
-    dev = torch.device(args.device)
+    dev = apply_machine_args(args)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
 
     ds = data.digits(seed=0).to(dev)
@@ -48,7 +48,6 @@ def main() -> None:
     steps = -(-n // b)
     macs = n * (64 * args.hidden + args.hidden * 10)  # per model per epoch, forward
     flops = 3 * 2 * macs * e  # forward + backward ≈ 3× forward
-    print(f"machine: {machine()}, device {dev}")
     print(
         f"task: {e} × {spec.describe()} on digits ({n} samples), "
         f"1 epoch SGD, batch {b} ({steps} steps)"
@@ -126,7 +125,8 @@ def main() -> None:
         f"batched achieves {flops / t_batched / 1e9 / rate:.0%} of the matmul rate, "
         f"{flops / t_batched / 1e9 / shape_rate:.0%} of the same-shape bmm rate"
     )
-    print(f"max |batched − loop| over 5 members' parameters: {err:.2e}")
+    # the same arithmetic in float32, one epoch: the members agree to rounding
+    check_reference("batched vs loop parameters, 5 members", err, 1e-4)
     print(f"ratio loop/batched: {t_loop / t_batched:.1f}")
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import matmul_gflops
+from _common import add_machine_args, apply_machine_args, check_reference, matmul_gflops
 
 from landscape import spinglass as sg
 
@@ -114,13 +114,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 250, 500])
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_machine_args(parser)
     args = parser.parse_args()
     global DEVICE
-    DEVICE = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    DEVICE = apply_machine_args(args)
 
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, H = {H}, "
@@ -148,13 +145,15 @@ def main() -> None:
             f"{row['loop_gflops']:>9.1f} {row['max_diff']:>8.1e} {row['build_s']:>7.1f}"
         )
     print(f"float32 matmul, best over the run: {peak:.1f} GFLOP/s")
+    # batched and looped end points: the same steps, float32 rounding apart
+    check_reference("batched vs looped end points |Δw|", max(r["max_diff"] for r in rows), 1e-3)
     at = {int(r["n_spins"]): r for r in rows}
     ref = at.get(250, rows[-1])
     print(
         f"ratio at Λ={int(ref['n_spins'])}: {ref['ratio']:.1f}x batched over the per-replica "
         f"loop (ceiling matmul/loop = {peak / ref['loop_gflops']:.1f}x), "
         f"{100 * ref['batch_gflops'] / peak:.0f}% of the float32 matmul rate "
-        f"(targets: >= 20x, >= 50%)"
+        f"(targets on a CPU: >= 15x, >= 70%)"
     )
 
 

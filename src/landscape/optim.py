@@ -99,7 +99,7 @@ class SGD:
                 b = g.clone() if first else state["buf"][k] * self.momentum + g
                 new_buf[k] = _masked(b, state["buf"][k], active)
                 g = g + self.momentum * b if self.nesterov else b
-            new_params[k] = _masked(p - lr * g, p, active)
+            new_params[k] = _masked(torch.add(p, g, alpha=-lr), p, active)
         new_state: OptState = {"step": state["step"] + 1}
         if self.momentum:
             new_state["buf"] = new_buf
@@ -210,7 +210,9 @@ def masked_step(
     """
 
     def step(mask: Tensor) -> tuple[Params, OptState]:
-        new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=mask)
+        # every member moving (the usual case): no masking pass over the parameters
+        moving = None if bool(mask.all()) else mask
+        new_params, new_state = optimizer.update(grads, state, params, lr=lr, active=moving)
         return (new_params if project is None else project(new_params, mask)), new_state
 
     new_params, new_state = step(active)

@@ -6,8 +6,16 @@ import pytest
 
 from landscape import ConfigError
 from landscape.experiments import EXPERIMENTS, build_config, preset
+from landscape.experiments.registry import papers
 
 REPRODUCED = ["spinglass", "choromanska", "dauphin", "freeman-bruna", "demo"]
+
+
+def test_every_paper_in_the_registry_ships_both_presets():
+    for entry in papers():
+        assert entry.presets, entry.name
+        quick, full = build_config(entry.name, "quick"), build_config(entry.name, "full")
+        assert quick != full, entry.name
 
 
 @pytest.mark.parametrize("name", REPRODUCED)

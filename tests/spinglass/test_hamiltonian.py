@@ -193,6 +193,35 @@ def test_batch_equals_loop_and_chunking_does_not_change_results(H):
     )
 
 
+@pytest.mark.parametrize("H", [3, 4])
+@pytest.mark.parametrize("block_elements", [1, 200, 10**9])
+def test_blocked_contraction_equals_the_brute_force_sum(H, block_elements):
+    """The gradient formed a few leading indices at a time (cache-sized blocks) equals the
+    brute-force sum ``H s Σ J^s_{i…k} w_i ⋯ w_j`` for every block size, in float64."""
+    n = 7
+    glass = sg.SpinGlass.random(n, H, seed=3, dtype=F64)
+    glass.block_elements = block_elements
+    w = sg.random_sphere(12, n, seed=4, dtype=F64)
+    letters = "abcdefgh"[:H]
+    rows = ",".join(f"r{c}" for c in letters[:-1])
+    brute = torch.einsum(f"{letters},{rows}->r{letters[-1]}", glass.couplings, *[w] * (H - 1))
+    expected = brute * (glass.scale * H)
+    torch.testing.assert_close(glass.gradient(w), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(glass.gradient(w, chunk=5), expected, rtol=1e-12, atol=1e-12)
+    block = glass.contraction_block(12)
+    assert 1 <= block <= n
+    assert block == (n if block_elements == 10**9 else block)
+
+
+def test_contraction_block_keeps_the_row_block_in_cache_and_the_inner_dimension_long():
+    glass = sg.SpinGlass.random(250, 3, seed=0)
+    b = glass.contraction_block(1000)
+    assert 1000 * b * 250 <= 2**19 or b * 250 >= 512  # in the budget, or the shortest kernel
+    assert b * 250 >= 512
+    glass.block_elements = 10**12
+    assert glass.contraction_block(1000) == 250  # a huge budget: one block
+
+
 def test_float32_gradient_resolves_critical_points_for_one_replica_and_for_a_batch():
     # a float64 minimum evaluated in float32: the residual is rounding only; a single
     # replica must be as accurate as a batch (a matrix–vector product over the Λ² inner
