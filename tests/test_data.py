@@ -137,7 +137,7 @@ def test_teacher_student():
 
 def test_unknown_dataset():
     with pytest.raises(LandscapeError, match="allowed"):
-        data.load("cifar10")
+        data.load("imagenet")  # cifar10 is a known dataset now
 
 
 # ---------------------------------------------------------------- bad files: one DataError each

@@ -152,7 +152,7 @@ def test_of_with_fn_and_with_measure_share_data_chunking_and_casting(problem):
         (lambda fm, d: Evaluator.of(fm.loss), "needs its data"),
         (lambda fm, d: Evaluator.of(Evaluator(fm.loss, d), d), "not both"),
         (lambda fm, d: Evaluator.of_model(nn.Linear(5, 3), d), "FunctionalModel"),
-        (lambda fm, d: Evaluator.of_model(fm, d, measure="perplexity"), "measure"),
+        (lambda fm, d: Evaluator.of_model(fm, d, measure="accuracy"), "measure"),
         (lambda fm, d: Evaluator(fm.loss, d).with_measure(nn.Linear(5, 3)), "measure"),
         (lambda fm, d: error_rate(3), "forward"),
         (lambda fm, d: objective_and_measure(nn.Linear(5, 3), d), "loss is an nn.Module"),

@@ -2,7 +2,9 @@
 
 Every loader is deterministic for its ``seed``, returns a :class:`Dataset` with a train and
 a test split, and needs no download: digits ship with scikit-learn, MNIST is read from IDX
-files the user supplies, the rest is generated.
+files the user supplies (area-downsampled or at full 28×28), CIFAR-10 from its binary files
+(:mod:`landscape.cifar`), Penn Treebank from its text files (:mod:`landscape.text`), the rest
+is generated. :func:`load` knows them all by name.
 
 Shape letters: ``N`` samples, ``D`` input features.
 """
@@ -50,8 +52,10 @@ class Dataset:
         name: short name (``digits``, ``mnist``, ``quadratic``, …).
         x_train, y_train, x_test, y_test: ``(N, D)`` inputs and ``(N,)`` class labels
             (int64) or ``(N, 1)`` regression targets.
-        task: ``"classification"`` or ``"regression"``.
-        num_classes: classes for classification, else 0.
+        task: ``"classification"``, ``"regression"`` or ``"language-model"`` (``x`` and
+            ``y`` are ``(N, T)`` token ids, see :mod:`landscape.text`).
+        num_classes: classes for classification (the vocabulary size of a language
+            model), else 0.
         meta: how it was made (seed, sizes, options) for the run store.
     """
 
@@ -60,7 +64,7 @@ class Dataset:
     y_train: Tensor
     x_test: Tensor
     y_test: Tensor
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "language-model"]
     num_classes: int = 0
     meta: dict = field(default_factory=dict)
 
@@ -78,18 +82,22 @@ class Dataset:
 
     @property
     def out_features(self) -> int:
-        return self.num_classes if self.task == "classification" else int(self.y_train.shape[1])
+        if self.task == "regression":
+            return int(self.y_train.shape[1])
+        return self.num_classes
 
     @property
     def loss(self) -> str:
         """The natural loss name for the task (cross-entropy or mean squared error)."""
-        return "cross_entropy" if self.task == "classification" else "mse"
+        return "mse" if self.task == "regression" else "cross_entropy"
 
     def to(self, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> Dataset:
         """A copy on ``device``; inputs (and regression targets) cast to ``dtype``."""
 
         def cast(t: Tensor, is_target: bool) -> Tensor:
-            if dtype is None or (is_target and self.task == "classification"):
+            if dtype is None or (is_target and self.task != "regression"):
+                return t.to(device)
+            if self.task == "language-model":  # token ids stay int64
                 return t.to(device)
             return t.to(device=device, dtype=dtype)
 
@@ -611,12 +619,13 @@ def teacher_student(
 
 
 #: the datasets :func:`load` knows (configs use the ``Literal``, help texts the tuple)
-DatasetName = Literal["digits", "mnist", "quadratic", "cubic", "teacher-student"]
+DatasetName = Literal["digits", "mnist", "cifar10", "ptb", "quadratic", "cubic", "teacher-student"]
 DATASETS: tuple[str, ...] = get_args(DatasetName)
 
 
 def load(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, **options) -> Dataset:
-    """Load a dataset by name: ``digits``, ``mnist`` (needs ``directory=``), ``quadratic``,
+    """Load a dataset by name: ``digits``, ``mnist``, ``cifar10``, ``ptb`` (these three need
+    ``directory=``; ``mnist`` takes ``size=None`` for full 28×28 images), ``quadratic``,
     ``cubic`` or ``teacher-student``. Extra keyword options go to the loader.
 
     Raises:
@@ -625,10 +634,19 @@ def load(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, **options
     check_choice("dataset", name, DATASETS)
     if name == "digits":
         return digits(seed=seed, dtype=dtype, **options)
+    if name in ("mnist", "cifar10", "ptb") and options.get("directory") is None:
+        files = {"mnist": "the IDX files", "cifar10": "the .bin files", "ptb": "ptb.*.txt"}
+        raise DataError(f"dataset {name!r} needs directory=<folder with {files[name]}>")
     if name == "mnist":
-        if "directory" not in options:
-            raise DataError("dataset 'mnist' needs directory=<folder with the IDX files>")
         return mnist(seed=seed, dtype=dtype, **options)
+    if name == "cifar10":
+        from .cifar import cifar10
+
+        return cifar10(seed=seed, dtype=dtype, **options)
+    if name == "ptb":
+        from .text import ptb
+
+        return ptb(seed=seed, **options)
     if name in POLYNOMIALS:
         return polynomial(name, seed=seed, dtype=dtype, **options)
     return teacher_student(seed=seed, dtype=dtype, **options)[0]

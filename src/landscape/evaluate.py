@@ -9,7 +9,9 @@ mean, chunk by chunk (:func:`~landscape.functional.dataset_mean`), at one point 
 stacked points in vmapped passes (:func:`~landscape.functional.evaluate_points`).
 
 The measures a model comes with are named in :data:`MEASURES`: ``"loss"`` (its training
-loss) and ``"error"`` (the classification error rate ``mean[argmax f(x) ≠ y]``).
+loss), ``"error"`` (the classification error rate ``mean[argmax f(x) ≠ y]``) and
+``"perplexity"`` (``exp`` of the dataset-mean cross-entropy of a language model: the
+evaluator's ``post`` map, applied after the exact mean).
 
 Example:
     >>> import torch
@@ -42,7 +44,7 @@ __all__ = ["MEASURES", "Evaluator", "PureFn", "error_rate", "objective_and_measu
 PureFn = Callable[[Params, Batch], Tensor]
 
 #: the measures :meth:`Evaluator.of_model` knows
-MEASURES = ("loss", "error")
+MEASURES = ("loss", "error", "perplexity")
 
 
 def error_rate(forward: Callable[[Params, Tensor], Tensor]) -> PureFn:
@@ -91,6 +93,7 @@ class Evaluator:
         device: where points and data are moved before evaluating (``None``: where the
             parameters are).
         dtype: floating dtype of points and floating data (``None``: the parameters').
+        post: a map applied to the dataset mean (``torch.exp`` for perplexity), or ``None``.
     """
 
     fn: PureFn
@@ -100,6 +103,7 @@ class Evaluator:
     points_chunk: int | None = None
     device: torch.device | None = None
     dtype: torch.dtype | None = None
+    post: Callable[[Tensor], Tensor] | None = None
 
     def __post_init__(self) -> None:
         check_pure_function(self.fn, "fn")
@@ -147,7 +151,7 @@ class Evaluator:
         cls,
         model: FunctionalModel,
         data: Data,
-        measure: Literal["loss", "error"] = "loss",
+        measure: Literal["loss", "error", "perplexity"] = "loss",
         **options: object,
     ) -> Evaluator:
         """The ``measure`` (:data:`MEASURES`) of a :class:`FunctionalModel` on ``data``.
@@ -161,13 +165,15 @@ class Evaluator:
                 "nn.Module with FunctionalModel(module, loss=...)"
             )
         check_choice("measure", measure, MEASURES)
-        fn = model.loss if measure == "loss" else error_rate(model.forward)
+        fn = model.loss if measure != "error" else error_rate(model.forward)
+        if measure == "perplexity":
+            options.setdefault("post", torch.exp)
         options.setdefault("name", measure)
         return cls(fn, data, **options)  # type: ignore[arg-type]
 
     def with_fn(self, fn: PureFn, name: str) -> Evaluator:
-        """The same data, chunking, device and dtype, another function."""
-        return replace(self, fn=fn, name=name)
+        """The same data, chunking, device and dtype, another function (no ``post``)."""
+        return replace(self, fn=fn, name=name, post=None)
 
     def with_measure(self, measure: Evaluator | PureFn | None) -> Evaluator:
         """The evaluator of ``measure``: this one for ``None``, an :class:`Evaluator` as it
@@ -203,7 +209,8 @@ class Evaluator:
 
     def __call__(self, params: Mapping[str, Tensor]) -> Tensor:
         """The dataset mean at one point (gradients flow through ``params``)."""
-        return dataset_mean(self.fn, params, self.data, self.chunk_size)
+        value = dataset_mean(self.fn, params, self.data, self.chunk_size)
+        return value if self.post is None else self.post(value)
 
     def mean_of(
         self,
@@ -217,7 +224,8 @@ class Evaluator:
     def points(self, stacked: Mapping[str, Tensor]) -> Tensor:
         """``(E,)`` dataset means at ``E`` stacked points, in vmapped passes, no gradients."""
         with torch.no_grad():
-            return evaluate_points(self.fn, stacked, self.data, self.chunk_size, self.points_chunk)
+            v = evaluate_points(self.fn, stacked, self.data, self.chunk_size, self.points_chunk)
+        return v if self.post is None else self.post(v)
 
 
 def objective_and_measure(

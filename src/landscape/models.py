@@ -21,6 +21,7 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "CNNSpec",
+    "LSTMSpec",
     "MLPSpec",
     "ModelSpec",
     "PathExpansion",
@@ -101,6 +102,8 @@ class CNNSpec(_Spec):
     out_features: int = Field(gt=0)
     activation: Activation = "relu"
     bias: bool = True
+    batchnorm: bool = False
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _fits(self) -> CNNSpec:
@@ -113,10 +116,16 @@ class CNNSpec(_Spec):
 
     def describe(self) -> str:
         ch = "-".join(str(c) for c in self.channels)
-        return f"CNN {self.in_channels}×{self.image_size}² conv[{ch}] → {self.out_features}"
+        extra = (", BN" if self.batchnorm else "") + (
+            f", dropout {self.dropout}" if self.dropout else ""
+        )
+        return f"CNN {self.in_channels}×{self.image_size}² conv[{ch}]{extra} → {self.out_features}"
 
 
-ModelSpec = Annotated[MLPSpec | CNNSpec, Field(discriminator="kind")]
+from .models_cnn import FrozenBatchNorm2d  # noqa: E402  (workhorse nets: BN, LSTM LM)
+from .models_rnn import LSTMLanguageModel, LSTMSpec  # noqa: E402
+
+ModelSpec = Annotated[MLPSpec | CNNSpec | LSTMSpec, Field(discriminator="kind")]
 
 
 def spec_from_dict(data: dict) -> MLPSpec | CNNSpec:
@@ -166,18 +175,20 @@ class SmallCNN(nn.Module):
         for c in spec.channels:
             blocks += [
                 nn.Conv2d(c_in, c, 3, padding=1, bias=spec.bias),
+                *([FrozenBatchNorm2d(c)] if spec.batchnorm else []),
                 ACTIVATIONS[spec.activation](),
                 nn.MaxPool2d(2),
             ]
             c_in = c
         self.features = nn.Sequential(*blocks)
+        self.drop = nn.Dropout(spec.dropout)
         side = spec.image_size // (2 ** len(spec.channels))
         self.head = nn.Linear(c_in * side * side, spec.out_features, bias=spec.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         s = self.spec
         x = x.reshape(x.shape[0], s.in_channels, s.image_size, s.image_size)
-        return self.head(self.features(x).flatten(1))
+        return self.head(self.drop(self.features(x).flatten(1)))
 
 
 def build(
@@ -203,6 +214,8 @@ def _construct(spec: MLPSpec | CNNSpec) -> nn.Module:
         return MLP(spec)
     if isinstance(spec, CNNSpec):
         return SmallCNN(spec)
+    if isinstance(spec, LSTMSpec):
+        return LSTMLanguageModel(spec)
     raise LandscapeError(f"spec must be an MLPSpec or CNNSpec, got {type(spec).__name__}")
 
 
@@ -361,3 +374,83 @@ def path_expansion(
         spins=float(psi ** (1.0 / depth)),
         q=q,
     )
+
+
+# ---------------------------------------------------------------- residual CNN (skip connections)
+
+
+class ResidualCNNSpec(_Spec):
+    """A small residual CNN, with or without its skip connections (Li et al. 2018).
+
+    ``conv3×3(in → C) → ReLU``, then ``blocks`` blocks ``h ← ReLU(h + conv(ReLU(conv(h))))``
+    (``skip=False``: ``h ← ReLU(conv(ReLU(conv(h))))``, same depth and parameters), global
+    average pooling and a linear head. No batch norm, so a checkpoint's parameters are the
+    whole model.
+    """
+
+    kind: Literal["resnet"] = "resnet"
+    in_channels: int = Field(default=1, gt=0)
+    image_size: int = Field(gt=0)
+    channels: int = Field(default=8, gt=0)
+    blocks: int = Field(default=3, ge=0)
+    out_features: int = Field(gt=0)
+    skip: bool = True
+
+    def describe(self) -> str:
+        how = "with skips" if self.skip else "no skips"
+        return (
+            f"residual CNN {self.in_channels}×{self.image_size}² C={self.channels}, "
+            f"{self.blocks} blocks ({how}) → {self.out_features}"
+        )
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, c: int, skip: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+        self.skip = skip
+
+    def forward(self, h: Tensor) -> Tensor:
+        out = self.conv2(torch.relu(self.conv1(h)))
+        return torch.relu(h + out if self.skip else out)
+
+
+class ResidualCNN(nn.Module):
+    """Module built from a :class:`ResidualCNNSpec`."""
+
+    def __init__(self, spec: ResidualCNNSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.stem = nn.Conv2d(spec.in_channels, spec.channels, 3, padding=1)
+        blocks = (_ResBlock(spec.channels, spec.skip) for _ in range(spec.blocks))
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(spec.channels, spec.out_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.spec
+        x = x.reshape(x.shape[0], s.in_channels, s.image_size, s.image_size)
+        h = self.blocks(torch.relu(self.stem(x)))
+        return self.head(h.mean(dim=(2, 3)))
+
+
+def _register_residual() -> None:
+    """Add :class:`ResidualCNNSpec` to :data:`ModelSpec` and :func:`build` (self-contained)."""
+    import typing
+
+    global ModelSpec, _construct
+    union = typing.get_args(ModelSpec)[0]
+    members = typing.get_args(union) or (union,)
+    if ResidualCNNSpec not in members:
+        union = typing.Union[(*members, ResidualCNNSpec)]
+        ModelSpec = Annotated[union, Field(discriminator="kind")]
+    base = _construct
+
+    def construct(spec):  # type: ignore[no-untyped-def]
+        return ResidualCNN(spec) if isinstance(spec, ResidualCNNSpec) else base(spec)
+
+    _construct = construct
+
+
+_register_residual()
+__all__ += ["ResidualCNN", "ResidualCNNSpec"]

@@ -20,6 +20,20 @@ index when they share a stem (``layers.0``, ``layers.1`` … of :class:`landscap
 ``0``, ``2``, ``4`` of an ``nn.Sequential`` of ``Linear`` and activation modules), else in
 the order of the dict (``named_parameters()`` order). Pass ``layers=["fc1", "fc2", "out"]``
 to name the chain explicitly.
+
+Convolutional nets (:class:`landscape.models.CNNSpec`, pass ``spec=``): the units are the
+channels of each conv block. Permuting block ``k``'s channels by ``P_k`` acts on the conv
+kernel ``(out, in, 3, 3)`` along ``out`` (``P_k``) and ``in`` (``P_{k−1}``), on the conv
+bias and the frozen-statistics BatchNorm's scale and shift along their channel axis, and
+passes unchanged through ReLU and max-pooling (both per channel). The last block's
+channels enter the linear head after flattening, channel-major: ``head.weight``
+``(out, C·s²)`` is read as ``(out, C, s²)`` and its ``C`` axis permuted, moving each
+channel's block of ``s²`` features together. Each ``P_k`` is again the solution of a linear
+assignment, its cost summing the inner products over every tensor axis it acts on.
+
+Not aligned: the LSTM language model (:class:`landscape.models.LSTMSpec`), whose hidden
+units would have to be permuted in all four gate blocks of the input and recurrent weights
+at once (and through a tied embedding); :func:`weight_matching` says so in one line.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ __all__ = [
     "Alignment",
     "AlignmentReport",
     "align_and_interpolate",
+    "permute_cnn",
     "permute_mlp",
     "weight_matching",
 ]
@@ -52,8 +67,17 @@ _NAME = re.compile(r"^(.+)\.(weight|bias)$")
 _INDEXED = re.compile(r"^(.*?)(\d+)$")
 _MLP_HINT = (
     "weight matching needs an MLP: a chain of Linear layers named <layer>.weight (out, in) "
-    "and optionally <layer>.bias (out,); pass layers=[...] with the layer names in order"
+    "and optionally <layer>.bias (out,); pass layers=[...] with the layer names in order "
+    "(for a landscape CNN, pass spec=its CNNSpec)"
 )
+_LSTM_ERROR = (
+    "weight matching cannot align the LSTM language model: its hidden units would have to be "
+    "permuted jointly in the four gate blocks of weight_ih/weight_hh and the recurrence; it "
+    "aligns MLPs and CNNs only (connect LSTM models without --align)"
+)
+
+#: per tensor, the permutation group acting on each axis (None: that axis is not permuted)
+AxisGroups = dict[str, tuple[int | None, ...]]
 
 #: one layer of the chain: (weight name, bias name or None)
 Layer = tuple[str, str | None]
@@ -247,6 +271,209 @@ def _permute_np(w: Mapping[str, np.ndarray], perms: list[np.ndarray], chain: lis
     return out
 
 
+def _coordinate_descent(
+    cost, widths: list[int], score, max_sweeps: int, restarts: int, rng: np.random.Generator
+) -> tuple[list[np.ndarray], int, bool]:
+    """Maximise over one permutation per group by exact linear assignments, group by group.
+
+    ``cost(g, perms)`` is group ``g``'s ``(n_g, n_g)`` gain matrix with the others fixed;
+    ``score(perms)`` the objective, to keep the best of ``restarts`` runs (the first from
+    the identity). Returns ``(perms, sweeps, converged)`` of the best run.
+    """
+    best: tuple[float, list[np.ndarray], int, bool] | None = None
+    for run in range(restarts):
+        perms = [np.arange(w) if run == 0 else rng.permutation(w) for w in widths]
+        sweeps, converged = 0, not widths
+        while not converged and sweeps < max_sweeps:
+            sweeps += 1
+            changed = False
+            for group in rng.permutation(len(widths)):
+                c = cost(int(group), perms)
+                old = float(c[np.arange(len(perms[group])), perms[group]].sum())
+                _, cols = linear_sum_assignment(c, maximize=True)
+                new = float(c[np.arange(len(cols)), cols].sum())
+                if new > old + 1e-12 * max(1.0, abs(old)):
+                    perms[group] = cols
+                    changed = True
+            converged = not changed
+        value = score(perms)
+        if best is None or value > best[0] + 1e-12 * max(1.0, abs(value)):
+            best = (value, perms, sweeps, converged)
+    _, perms, sweeps, converged = best
+    return perms, sweeps, converged
+
+
+def _looks_like_lstm(params: Mapping[str, Tensor]) -> bool:
+    return isinstance(params, Mapping) and any("weight_hh" in str(k) for k in params)
+
+
+_FEATURE = re.compile(r"^features\.(\d+)\.(weight|bias)$")
+
+
+def _cnn_groups(
+    params: Mapping[str, Tensor], name: str, spec
+) -> tuple[AxisGroups, list[int], dict[str, tuple[int, ...]]]:
+    """The channel groups of a :class:`~landscape.models.SmallCNN`'s parameters.
+
+    Returns ``(groups, widths, views)``: the group acting on each axis of each tensor, the
+    channels of each conv block, and the shape each tensor is read in (``head.weight`` as
+    ``(out, C, s²)``).
+    """
+    if not isinstance(params, Mapping) or not params:
+        raise LandscapeError(f"{name} must be a non-empty dict of name -> Tensor")
+    hint = f"for a landscape CNN ({spec.describe()}): features.<i>.weight/bias and head.*"
+    extra = [k for k in params if not (_FEATURE.match(k) or k in ("head.weight", "head.bias"))]
+    if extra or "head.weight" not in params:
+        what = f"tensors {extra}" if extra else "no 'head.weight'"
+        raise LandscapeError(f"{name} has {what}; weight matching expects the parameters {hint}")
+    groups: AxisGroups = {}
+    views: dict[str, tuple[int, ...]] = {}
+    widths: list[int] = []
+    modules = sorted({int(_FEATURE.match(k).group(1)) for k in params if _FEATURE.match(k)})
+    for i in modules:
+        wkey, bkey = f"features.{i}.weight", f"features.{i}.bias"
+        w = params.get(wkey)
+        if w is not None and w.dim() == 4:
+            g = len(widths)
+            if g >= len(spec.channels):
+                raise LandscapeError(f"{name} has more conv layers than the spec; {hint}")
+            c_in = spec.in_channels if g == 0 else spec.channels[g - 1]
+            expected = (spec.channels[g], c_in, *w.shape[2:])
+            if tuple(w.shape) != expected:
+                raise LandscapeError(
+                    f"{name}[{wkey!r}] has shape {tuple(w.shape)}, the spec needs {expected}"
+                )
+            widths.append(spec.channels[g])
+            groups[wkey] = (g, g - 1 if g > 0 else None, None, None)
+            keys = [bkey]
+        else:
+            if not widths:
+                raise LandscapeError(f"{name}: {wkey} comes before any conv layer; {hint}")
+            keys = [wkey, bkey]
+        for key in keys:
+            if key in params:
+                if tuple(params[key].shape) != (widths[-1],):
+                    raise LandscapeError(
+                        f"{name}[{key!r}] must have shape ({widths[-1]},), got "
+                        f"{tuple(params[key].shape)}"
+                    )
+                groups[key] = (len(widths) - 1,)
+    if len(widths) != len(spec.channels):
+        raise LandscapeError(
+            f"{name} has {len(widths)} conv layers, the spec {len(spec.channels)}; {hint}"
+        )
+    side = spec.image_size // 2 ** len(spec.channels)
+    head = params["head.weight"]
+    expected = (spec.out_features, widths[-1] * side * side)
+    if tuple(head.shape) != expected:
+        raise LandscapeError(
+            f"{name}['head.weight'] has shape {tuple(head.shape)}, the spec needs {expected}"
+        )
+    groups["head.weight"] = (None, len(widths) - 1, None)
+    views["head.weight"] = (spec.out_features, widths[-1], side * side)
+    if "head.bias" in params:
+        groups["head.bias"] = (None,)
+    return groups, widths, views
+
+
+def _take(v, axes: tuple[int | None, ...], perms, skip: int | None = None):
+    """Index every axis of ``v`` that a group acts on by that group's permutation."""
+    for axis, g in enumerate(axes):
+        if g is not None and g != skip:
+            idx = perms[g]
+            if isinstance(v, Tensor):
+                v = v.index_select(axis, torch.as_tensor(idx, dtype=torch.int64, device=v.device))
+            else:
+                v = np.take(v, idx, axis=axis)
+    return v
+
+
+def _check_perms(permutations, widths: list[int], what: str) -> list[Tensor]:
+    if len(permutations) != len(widths):
+        raise LandscapeError(
+            f"got {len(permutations)} permutations for a {what} with {len(widths)} "
+            "permutable layers"
+        )
+    perms = []
+    for i, (p, width) in enumerate(zip(permutations, widths, strict=True)):
+        p = torch.as_tensor(np.asarray(p), dtype=torch.int64)
+        if p.shape != (width,) or not torch.equal(torch.sort(p).values, torch.arange(width)):
+            raise LandscapeError(
+                f"permutations[{i}] must be a permutation of 0..{width - 1}, got {p.tolist()}"
+            )
+        perms.append(p)
+    return perms
+
+
+def permute_cnn(
+    params: Mapping[str, Tensor], permutations: Sequence[Tensor | np.ndarray], spec
+) -> Params:
+    """Permute the channels of a landscape CNN's conv blocks; its function is unchanged.
+
+    Args:
+        params: the CNN's params (not modified).
+        permutations: one per conv block; new channel ``i`` is old channel ``perm[i]``.
+        spec: the :class:`~landscape.models.CNNSpec`.
+
+    Returns:
+        New params (see the module docs for how each tensor is permuted).
+
+    Raises:
+        LandscapeError: params that do not fit the spec, or bad permutations.
+    """
+    groups, widths, views = _cnn_groups(params, "params", spec)
+    perms = _check_perms(permutations, widths, "CNN")
+    out: Params = {}
+    for key, v in params.items():
+        v = v.detach()
+        shape = v.shape
+        v = _take(v.reshape(views.get(key, shape)), groups[key], perms)
+        out[key] = v.reshape(shape).clone()
+    return out
+
+
+def _weight_matching_cnn(a, b, spec, max_sweeps: int, seed: int, restarts: int) -> Alignment:
+    """:func:`weight_matching` over the channel groups of a CNN (see the module docs)."""
+    groups, widths, views = _cnn_groups(a, "a", spec)
+    _cnn_groups(b, "b", spec)
+    check_int("max_sweeps", max_sweeps, 1)
+    check_int("restarts", restarts, 1)
+
+    def np64(p: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
+        return {
+            k: v.detach().cpu().double().numpy().reshape(views.get(k, tuple(v.shape)))
+            for k, v in p.items()
+        }
+
+    wa, wb = np64(a), np64(b)
+
+    def cost(g: int, perms: list[np.ndarray]) -> np.ndarray:
+        n = widths[g]
+        c = np.zeros((n, n))
+        for key, axes in groups.items():
+            for axis, h in enumerate(axes):
+                if h == g:
+                    xa = np.moveaxis(wa[key], axis, 0).reshape(n, -1)
+                    xb = np.moveaxis(_take(wb[key], axes, perms, skip=g), axis, 0).reshape(n, -1)
+                    c += xa @ xb.T
+        return c
+
+    def score(perms: list[np.ndarray]) -> float:
+        return _similarity(wa, {k: _take(v, groups[k], perms) for k, v in wb.items()})
+
+    rng = np.random.default_rng(seed)
+    perms, sweeps, converged = _coordinate_descent(cost, widths, score, max_sweeps, restarts, rng)
+    aligned = permute_cnn(b, [torch.as_tensor(p) for p in perms], spec)
+    return Alignment(
+        params=aligned,
+        permutations=[torch.as_tensor(p, dtype=torch.int64) for p in perms],
+        similarity=_similarity(wa, np64(aligned)),
+        similarity_before=_similarity(wa, wb),
+        sweeps=sweeps,
+        converged=converged,
+    )
+
+
 def weight_matching(
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],
@@ -254,6 +481,7 @@ def weight_matching(
     seed: int = 0,
     restarts: int = 1,
     layers: Sequence[str] | None = None,
+    spec: object | None = None,
 ) -> Alignment:
     """Permute ``θ_B``'s hidden units to match ``θ_A`` (Ainsworth et al. 2022, weight matching).
 
@@ -276,14 +504,23 @@ def weight_matching(
         restarts: runs of coordinate descent; the first starts from the identity.
         layers: the layer names in order, e.g. ``["fc1", "fc2", "out"]`` (default: inferred
             from the names, see the module docs; an ``nn.Sequential`` MLP works as is).
+        spec: the models' :class:`~landscape.models.CNNSpec` to align the channels of a
+            landscape CNN (see the module docs); an MLP spec or ``None`` for an MLP.
 
     Returns:
-        :class:`Alignment`; ``params`` is on ``b``'s device and dtype.
+        :class:`Alignment`; ``params`` is on ``b``'s device and dtype. For a CNN,
+        ``permutations`` has one entry per conv block (its channels).
 
     Raises:
-        LandscapeError: not MLP params, or ``a`` and ``b`` of different architectures.
+        LandscapeError: not MLP (or CNN) params, an LSTM (not aligned), or ``a`` and ``b``
+            of different architectures.
     """
     check_endpoints(a, b)
+    kind = getattr(spec, "kind", None)
+    if kind == "lstm" or (kind is None and _looks_like_lstm(a)):
+        raise LandscapeError(_LSTM_ERROR)
+    if kind == "cnn":
+        return _weight_matching_cnn(a, b, spec, max_sweeps, seed, restarts)
     chain = _layers(a, "a", layers)
     _layers(b, "b", layers)
     n = len(chain)
@@ -308,26 +545,14 @@ def weight_matching(
         return c + nxt_a.T @ nxt_b
 
     before = _similarity(wa, wb)
-    best: tuple[float, list[np.ndarray], int, bool] | None = None
-    for run in range(restarts):
-        perms = [np.arange(w) if run == 0 else rng.permutation(w) for w in widths]
-        sweeps, converged = 0, n == 1
-        while not converged and sweeps < max_sweeps:
-            sweeps += 1
-            changed = False
-            for layer in rng.permutation(n - 1):
-                c = cost(int(layer), perms)
-                old = float(c[np.arange(len(perms[layer])), perms[layer]].sum())
-                _, cols = linear_sum_assignment(c, maximize=True)
-                new = float(c[np.arange(len(cols)), cols].sum())
-                if new > old + 1e-12 * max(1.0, abs(old)):
-                    perms[layer] = cols
-                    changed = True
-            converged = not changed
-        value = _similarity(wa, _permute_np(wb, perms, chain))
-        if best is None or value > best[0] + 1e-12 * max(1.0, abs(value)):
-            best = (value, perms, sweeps, converged)
-    _, perms, sweeps, converged = best
+    perms, sweeps, converged = _coordinate_descent(
+        cost,
+        widths,
+        lambda perms: _similarity(wa, _permute_np(wb, perms, chain)),
+        max_sweeps,
+        restarts,
+        rng,
+    )
     aligned = permute_mlp(
         b, [torch.as_tensor(p) for p in perms], layers=[w[: -len(".weight")] for w, _ in chain]
     )
@@ -353,6 +578,7 @@ def align_and_interpolate(
     restarts: int = 1,
     measure: Evaluator | PureFn | None = None,
     layers: Sequence[str] | None = None,
+    spec: object | None = None,
 ) -> AlignmentReport:
     """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
 
@@ -362,14 +588,14 @@ def align_and_interpolate(
         a, b: MLP params of one architecture (not modified).
         data: data for a pure ``loss``.
         grid, measure: as in :func:`~landscape.connect.interpolate`.
-        max_sweeps, seed, restarts, layers: as in :func:`weight_matching`.
+        max_sweeps, seed, restarts, layers, spec: as in :func:`weight_matching`.
 
     Returns:
         :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
     """
     objective, measure = objective_and_measure(loss, data, measure)
     alignment = weight_matching(
-        a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts, layers=layers
+        a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts, layers=layers, spec=spec
     )
     before = interpolate(objective, a, b, grid=grid, measure=measure)
     after = interpolate(objective, a, alignment.params, grid=grid, measure=measure)

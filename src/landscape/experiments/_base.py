@@ -16,6 +16,7 @@ from ..runtime.config import StrictModel, load_config, read_yaml
 __all__ = [
     "ExperimentConfig",
     "build_config",
+    "data_options",
     "load_checkpoint_with_data",
     "preset",
     "resolve_device",
@@ -83,7 +84,7 @@ class Loaded:
 def load_checkpoint_with_data(
     path: str | os.PathLike,
     data_name: str,
-    mnist_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
@@ -94,9 +95,16 @@ def load_checkpoint_with_data(
     when it names the same dataset, else ``seed``. The loss is the checkpoint's, else the
     dataset's natural one.
 
+    ``data_dir`` is the folder of the user's files for ``mnist`` (IDX), ``cifar10``
+    (binary batches) and ``ptb`` (``ptb.*.txt``). How they are read follows the model and
+    the checkpoint's recorded data options (:func:`data_options`): MNIST at the model's
+    image side (28: full size), CIFAR-10 standardized as recorded (default per channel, as
+    ``reproduce freeman-bruna`` trains), PTB in the recorded ``batch_size``/``bptt``
+    windows (default 20 × 35) with the vocabulary checked against the model's.
+
     Raises:
-        LandscapeError: no spec, MNIST without a folder, or a dataset whose input size
-            does not fit the model.
+        LandscapeError: no spec, a file-based dataset without a folder, or a dataset that
+            does not fit the model (input size, or vocabulary for a language model).
     """
     from .. import checkpoint, data
     from ..functional import FunctionalModel
@@ -120,18 +128,31 @@ def load_checkpoint_with_data(
     saved = ck.meta.get("data") if isinstance(ck.meta.get("data"), dict) else {}
     if saved.get("name") == data_name and "seed" in saved:
         seed = _meta_seed(path, saved["seed"])
-    if data_name == "mnist" and not mnist_dir:
-        raise LandscapeError("--data mnist needs --mnist-dir DIR (the folder with the IDX files)")
-    opts = {"directory": mnist_dir} if data_name == "mnist" else {}
+    opts = data_options(
+        ck.spec, data_name, data_dir, saved if saved.get("name") == data_name else {}
+    )
     ds = data.load(data_name, seed=seed, dtype=dtype, **opts).to(dev)
-    expected = getattr(ck.spec, "in_features", None)
-    if expected is None:  # a CNN: channels × side²
-        expected = ck.spec.in_channels * ck.spec.image_size**2
-    if ds.in_features != expected:
-        raise LandscapeError(
-            f"dataset {data_name!r} has {ds.in_features} input features but the model "
-            f"({ck.spec.describe()}) expects {expected}"
-        )
+    if getattr(ck.spec, "kind", None) == "lstm" or ds.task == "language-model":
+        if getattr(ck.spec, "kind", None) != "lstm" or ds.task != "language-model":
+            raise LandscapeError(
+                f"dataset {data_name!r} ({ds.task}) does not fit the model "
+                f"({ck.spec.describe()}): language models go with --data ptb"
+            )
+        if ds.num_classes != ck.spec.vocab_size:
+            raise LandscapeError(
+                f"dataset {data_name!r} has a vocabulary of {ds.num_classes} words but the "
+                f"model ({ck.spec.describe()}) has {ck.spec.vocab_size}; use the files it was "
+                "trained on"
+            )
+    else:
+        expected = getattr(ck.spec, "in_features", None)
+        if expected is None:  # a CNN: channels × side²
+            expected = ck.spec.in_channels * ck.spec.image_size**2
+        if ds.in_features != expected:
+            raise LandscapeError(
+                f"dataset {data_name!r} has {ds.in_features} input features but the model "
+                f"({ck.spec.describe()}) expects {expected}"
+            )
     try:
         fm = FunctionalModel(ck.build(device=dev).to(dtype), loss=ck.meta.get("loss", ds.loss))
     except LandscapeError as err:
@@ -140,6 +161,41 @@ def load_checkpoint_with_data(
         raise CheckpointError(f"{path}: its meta names a loss this cannot use: {err}") from None
     params = {k: v.to(device=dev, dtype=dtype) for k, v in ck.params.items()}
     return Loaded(ck, ds, fm, params)
+
+
+FILE_DATASETS = {"mnist": "the IDX files", "cifar10": "the .bin files", "ptb": "ptb.*.txt"}
+
+
+def data_options(
+    spec: Any, data_name: str, data_dir: str | os.PathLike | None, recorded: dict | None = None
+) -> dict[str, Any]:
+    """Loader options for evaluating a model of ``spec`` on ``data_name``.
+
+    ``recorded`` is the checkpoint's ``meta["data"]`` for this dataset (its options win
+    over the defaults). MNIST is read at the model's image side (``size=None`` for 28).
+
+    Raises:
+        LandscapeError: a file-based dataset without ``data_dir``.
+    """
+    recorded = recorded or {}
+    if data_name not in FILE_DATASETS:
+        return {}
+    if not data_dir:
+        raise LandscapeError(
+            f"--data {data_name} needs --data-dir DIR (the folder with {FILE_DATASETS[data_name]})"
+        )
+    opts: dict[str, Any] = {"directory": str(data_dir)}
+    if data_name == "mnist":
+        side = getattr(spec, "image_size", None)
+        if side is None and getattr(spec, "in_features", None):
+            side = round(spec.in_features**0.5)
+        opts["size"] = None if side in (None, 28) else side
+    elif data_name == "cifar10":
+        opts["standardize"] = recorded.get("standardize", "channel")
+    else:
+        for key, default in (("batch_size", 20), ("bptt", 35), ("test_split", "test")):
+            opts[key] = recorded.get(key, default)
+    return opts
 
 
 def _meta_seed(path: str | os.PathLike, value: Any) -> int:

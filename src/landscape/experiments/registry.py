@@ -67,6 +67,7 @@ class Entry:
 
 
 _MNIST = Option("mnist_dir", "--mnist-dir", Path, "Folder with the MNIST IDX files.")
+_DATA_DIR = Option("data_dir", "--data-dir", Path, "Folder with the mnist/cifar10/ptb files.")
 _DATA = Option("data", "--data", str, "Dataset to evaluate on.", required=True)
 _CKPT = Option("checkpoint", None, Path, "A landscape checkpoint (.ckpt).", required=True)
 
@@ -99,7 +100,54 @@ _ENTRIES = (
         "paper",
         "level-set connectivity by Dynamic String Sampling",
         "Freeman & Bruna 2017",
-        options=(Option("method", "--method", str, "The path finder."),),
+        options=(
+            Option("method", "--method", str, "The path finder."),
+            Option("task", "--task", str, "The paper's problems or one workhorse network."),
+            Option("data_dir", "--data-dir", Path, "Folder with the task's data files."),
+            Option("protocol", "--protocol", str, "How the endpoints are trained."),
+        ),
+    ),
+    Entry(
+        "lazy",
+        "landscape.experiments.papers.lazy",
+        "paper",
+        "λ_min(K̄) grows with width n; GD converges faster and moves less (lazy training)",
+        "the seminar's simple model (Berner, Grohs, Kutyniok & Petersen 2021, §2)",
+    ),
+    Entry(
+        "auer",
+        "landscape.experiments.papers.auer",
+        "paper",
+        "one logistic neuron under the square loss: 2^d verified local minima",
+        "Auer, Herbster & Warmuth 1996",
+    ),
+    Entry(
+        "kawaguchi",
+        "landscape.experiments.papers.kawaguchi",
+        "paper",
+        "an exponential unit from a spurious ReLU minimum: where L̃ goes and where θ ends",
+        "Kawaguchi & Kaelbling 2019",
+    ),
+    Entry(
+        "safran-shamir",
+        "landscape.experiments.papers.safran_shamir",
+        "paper",
+        "spurious local minima of the Gaussian ReLU teacher–student: rate against k and width",
+        "Safran & Shamir 2018",
+    ),
+    Entry(
+        "controls",
+        "landscape.experiments.papers.controls",
+        "paper",
+        "deep linear and quadratic nets (no poor minima) against ReLU nets, as numbers",
+        "Kawaguchi 2016; Freeman & Bruna 2017; Venturi, Bandeira & Bruna 2019",
+    ),
+    Entry(
+        "width-gap",
+        "landscape.experiments.papers.width_gap",
+        "paper",
+        "two-layer ReLU nets: barriers between trained pairs shrink with width m",
+        "Freeman & Bruna 2017, Theorem 2.5",
     ),
     Entry(
         "demo",
@@ -146,6 +194,7 @@ _ENTRIES = (
             Option("density", "--density", bool, "SLQ spectral density (figure)."),
             Option("index", "--index", bool, "Number of negative eigenvalues."),
             Option("split", "--split", str, "Data split."),
+            _DATA_DIR,
             _MNIST,
         ),
         presets=False,
@@ -162,12 +211,46 @@ _ENTRIES = (
             _DATA,
             Option("threshold", "--threshold", float, "Level L0 of Ω(L0), > 0.", required=True),
             Option("method", "--method", str, "The path finder."),
-            Option("measure", "--measure", str, "Threshold the training loss or the error."),
-            Option("align", "--align", bool, "Weight-match B to A first (MLPs)."),
+            Option("measure", "--measure", str, "Threshold the loss, error or perplexity."),
+            Option("align", "--align", bool, "Weight-match B to A first (MLPs, CNNs)."),
+            _DATA_DIR,
             _MNIST,
         ),
         presets=False,
         parallel=False,
+    ),
+    *(
+        Entry(
+            _name,
+            f"landscape.experiments.tools.{_name}",
+            "tool",
+            f"the loss on a {_what} through a checkpoint: surface.npz, directions.pt, figures",
+            "Li et al. 2018",
+            options=(
+                _CKPT,
+                _DATA,
+                Option("directions", "--directions", str, "How the directions are made."),
+                Option("trajectory", "--trajectory", Path, "Folder of checkpoints (PCA, overlay)."),
+                Option("second", "--second", Path, "Second model of a three-model plane."),
+                Option("third", "--third", Path, "Third model of a three-model plane."),
+                Option("range", "--range", float, "Grid half-width R: [-R, R]."),
+                Option("steps", "--steps", int, "Grid points per axis."),
+                Option("zoom", "--zoom", str, "Ranges to repeat at, e.g. 1,0.1,0.01."),
+                Option("bn", "--bn", str, "Batch norm: running statistics or recomputed."),
+                Option("measure", "--measure", str, "What the pictures show."),
+                _MNIST,
+            ),
+            presets=False,
+        )
+        for _name, _what in (("plane", "2-D plane"), ("line", "1-D line"))
+    ),
+    Entry(
+        "surfaces",
+        "landscape.experiments.papers.surfaces",
+        "paper",
+        "a ReLU MLP's minimum at four zoom levels; a residual CNN with and without skips",
+        "Li et al. 2018",
+        options=(Option("mnist_dir", "--mnist-dir", Path, "MNIST IDX folder (10×10)."),),
     ),
 )
 

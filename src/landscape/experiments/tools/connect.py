@@ -16,6 +16,11 @@ The table gives the method, threshold and measure, whether the models were conne
 bead count, the highest value along the path, its normalized geodesic length (all
 parameters and weights only), the optimiser steps, the evaluation data, the straight
 line's barrier, and with ``--align`` the barrier before and after weight matching.
+
+Every model spec works: MLPs, the small CNNs (``--align`` permutes their channels) and the
+LSTM language model (``--data ptb --data-dir DIR --measure perplexity``; it cannot be
+aligned, and ``--align`` says so). ``--data mnist|cifar10|ptb`` read the user's files from
+``--data-dir``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from ...evaluate import Evaluator
 from ...optim import Adam
 from ...params import unstack
 from ...runtime.store import task_key
-from .._base import ExperimentConfig, load_checkpoint_with_data, torch_dtype
+from .._base import ExperimentConfig, data_options, load_checkpoint_with_data, torch_dtype
 from ..lifecycle import CheckpointArtifact, Results, Summary
 
 NAME = "connect"
@@ -48,10 +53,15 @@ class Config(ExperimentConfig):
     a: str
     b: str
     data: DatasetName
+    data_dir: str | None = None
+    """The folder of the user's files for ``mnist``, ``cifar10`` and ``ptb``."""
     mnist_dir: str | None = None
+    """Older name of ``data_dir`` for ``mnist`` (used when ``data_dir`` is not given)."""
     threshold: float = Field(gt=0)
     method: Literal["dss", "dss-constrained", "bezier", "linear"] = "dss"
-    measure: Literal["loss", "error"] = "loss"
+    measure: Literal["loss", "error", "perplexity"] = "loss"
+    """Thresholded quantity: the training loss, the test error (classifiers) or the test
+    perplexity (language models, ``--data ptb``)."""
     align: bool = False
     alpha: float = Field(default=0.95, gt=0, lt=1)
     lr: float = Field(default=1e-3, gt=0)
@@ -130,11 +140,14 @@ def _load(cfg: Config):
 
     cb = checkpoint.load(cfg.b)
     seed, _, _ = evaluation_split(cfg, checkpoint.load(cfg.a).meta, cb.meta)
+    folder = cfg.data_dir or cfg.mnist_dir
     la = load_checkpoint_with_data(
-        cfg.a, cfg.data, cfg.mnist_dir, seed, cfg.device, torch_dtype(cfg.dtype)
+        cfg.a, cfg.data, folder, seed, cfg.device, torch_dtype(cfg.dtype)
     )
     if la.dataset.meta.get("seed") != seed:  # the loader followed A's own record
-        opts = {"directory": cfg.mnist_dir} if cfg.data == "mnist" else {}
+        rec = _recorded(la.checkpoint.meta) or {}
+        rec = rec if rec.get("name") == cfg.data else {}
+        opts = data_options(la.checkpoint.spec, cfg.data, folder, rec)
         x = la.dataset.x_train
         ds = data.load(cfg.data, seed=seed, dtype=x.dtype, **opts).to(x.device)
         la = type(la)(la.checkpoint, ds, la.model, la.params)
@@ -158,10 +171,18 @@ def connect_job(job: ConnectTask) -> dict:
         if ds.task != "classification":
             raise LandscapeError("--measure error needs a classification dataset")
         measure = Evaluator.of_model(fm, ds.test, "error", name="test error")
+    elif cfg.measure == "perplexity":
+        if ds.task != "language-model":
+            raise LandscapeError(
+                f"--measure perplexity needs a language model on --data ptb, got {cfg.data} "
+                f"({ds.task}); use --measure loss or error"
+            )
+        measure = Evaluator.of_model(fm, ds.test, "perplexity", name="test perplexity")
     out: dict = {}
     pick = "barrier" if measure is None else "measure_barrier"
     if cfg.align:
-        report = align_and_interpolate(objective, a, b, measure=measure)
+        spec = checkpoint.load(cfg.a).spec
+        report = align_and_interpolate(objective, a, b, measure=measure, spec=spec)
         b = report.alignment.params
         out["barrier_before_align"] = float(getattr(report.before, pick))
         out["barrier_after_align"] = float(getattr(report.after, pick))

@@ -45,7 +45,9 @@ class Config(ExperimentConfig):
 
     Attributes:
         checkpoint: the model.
-        data, mnist_dir, split, n_samples: the dataset (and an optional first-N subset).
+        data, data_dir, split, n_samples: the dataset (and an optional first-N subset);
+            ``data_dir`` is the folder of the user's files for ``mnist``, ``cifar10`` and
+            ``ptb`` (``mnist_dir``: its older name for MNIST).
         top: number of largest eigenvalues (0 to skip); ``bottom`` likewise the smallest.
         tol: relative residual required of each eigenpair.
         trace, trace_rtol: Hutchinson trace to this relative standard error.
@@ -56,6 +58,7 @@ class Config(ExperimentConfig):
 
     checkpoint: str
     data: DatasetName
+    data_dir: str | None = None
     mnist_dir: str | None = None
     split: Literal["train", "test"] = "train"
     n_samples: int | None = Field(default=None, ge=1)
@@ -100,7 +103,12 @@ def tasks(cfg: Config) -> list:
 
 def _setup(cfg: Config):
     la = load_checkpoint_with_data(
-        cfg.checkpoint, cfg.data, cfg.mnist_dir, cfg.seed, cfg.device, torch_dtype(cfg.dtype)
+        cfg.checkpoint,
+        cfg.data,
+        cfg.data_dir or cfg.mnist_dir,
+        cfg.seed,
+        cfg.device,
+        torch_dtype(cfg.dtype),
     )
     ds, fm, params = la.dataset, la.model, la.params
     x, y = ds.train if cfg.split == "train" else ds.test
