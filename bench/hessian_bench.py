@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.02, help="pixel noise on resamples")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both libraries)")
+    parser.add_argument(
+        "--device", default="cpu", help="cpu only: PyHessian is run with cuda=False"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="seeds per eigenvalue setting")
     parser.add_argument("--trace-repeats", type=int, default=1, help="seeds per trace run")
     parser.add_argument("--backend", choices=["cached", "forward"], default="cached")
@@ -127,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deflate", type=int, default=20, help="Lanczos steps deflated (trace)")
     parser.add_argument("--max-pyhessian-probes", type=int, default=20_000)
     args = parser.parse_args(argv)
+    if args.device != "cpu":
+        print(
+            "hessian_bench compares with PyHessian on the CPU only (--device cpu)", file=sys.stderr
+        )
+        return 2
 
     try:
         counter = PyHessianCounter()

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine
+from _common import add_machine_args, apply_machine_args, check_reference
 
 from landscape.overparam import descend
 from landscape.overparam.spurious import initial_students
@@ -33,11 +33,12 @@ def main() -> None:
     ap.add_argument("--loop-runs", type=int, default=25)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--max-steps", type=int, default=100_000)
+    add_machine_args(ap)
     args = ap.parse_args()
+    device = apply_machine_args(args)
     k = args.k
-    V = torch.eye(k, dtype=torch.float64)
-    W0 = initial_students(k, k, args.runs, seed=0)
-    print(f"machine: {machine()} (shared with other sessions while this ran)")
+    V = torch.eye(k, dtype=torch.float64, device=device)
+    W0 = initial_students(k, k, args.runs, seed=0).to(device)
 
     t0 = time.perf_counter()
     batch = descend(W0, V, max_steps=args.max_steps)
@@ -65,6 +66,8 @@ def main() -> None:
     per_step = t_loop / max(int(batch.steps[:m].sum()), 1)
     t_loop_all = per_step * int(batch.steps.sum())
     print(f"loop over all {args.runs} starts (extrapolated by steps): {t_loop_all:.0f} s")
+    # identical arithmetic: the same end points and the same step counts
+    check_reference("batched vs loop end points |ΔW|", err if same else float("inf"), 1e-10)
     print(f"ratio batched/loop (runs per second): {t_loop_all / t_batch:.1f}x")
 
 

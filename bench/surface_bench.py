@@ -28,7 +28,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import itertools
 
-from _common import machine, matmul_gflops
+from _common import add_machine_args, apply_machine_args, check_reference, matmul_gflops
 
 from landscape.functional import FunctionalModel
 from landscape.surface import evaluate_coefficients
@@ -117,17 +117,18 @@ def case(name, sizes, n, steps, device, rate, loop_points):
         f"({'OK' if diff < 1e-5 else 'MISMATCH'}); matmul {rate:.0f} GFLOP/s; "
         f"ratio ll/landscape {t_ll / t_ls:.2f}×, loop/landscape {t_loop / t_ls:.2f}×"
     )
+    check_reference(f"{name}: loss vs loss-landscapes at the same points", diff, 1e-5)
     return t_ll / t_ls
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
+    add_machine_args(ap)
     ap.add_argument("--big-steps", type=int, default=51)
     ap.add_argument("--big-n", type=int, default=10_000)
     ap.add_argument("--loop-points", type=int, default=50)
     args = ap.parse_args()
-    print(f"machine: {machine()}, device {args.device}")
+    apply_machine_args(args)
     rate = matmul_gflops(device=args.device)
     case("small n", (64, 128, 128, 10), 32, 21, args.device, rate, args.loop_points)
     case("n=2000", (64, 128, 128, 10), 2000, 21, args.device, rate, args.loop_points)
