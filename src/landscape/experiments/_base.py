@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._errors import CheckpointError, LandscapeError, check_choice
 from ..runtime.config import StrictModel, load_config, read_yaml
@@ -49,6 +49,27 @@ class ExperimentConfig(StrictModel):
                 f"'{v}' is not a torch device; use 'cpu', 'cuda' or 'cuda:N'"
             ) from None
         return v
+
+
+class MnistOrDigitsConfig(ExperimentConfig):
+    """An experiment that runs on MNIST when given its files, else on the bundled digits.
+
+    ``dataset``: ``auto`` uses MNIST when ``mnist_dir`` is given, else the bundled digits.
+    ``mnist_dir``: the folder with the four MNIST IDX files.
+    """
+
+    dataset: Literal["auto", "digits", "mnist"] = "auto"
+    mnist_dir: str | None = None
+
+    @property
+    def uses_mnist(self) -> bool:
+        return self.dataset == "mnist" or (self.dataset == "auto" and bool(self.mnist_dir))
+
+    @model_validator(mode="after")
+    def _dataset(self) -> MnistOrDigitsConfig:
+        if self.dataset == "mnist" and not self.mnist_dir:
+            raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
+        return self
 
 
 def torch_dtype(name: str) -> torch.dtype:

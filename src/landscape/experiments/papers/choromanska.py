@@ -25,7 +25,7 @@ from ..._errors import DataError
 from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params, path_count
 from ...optim import SGD, make_schedule
-from .._base import ExperimentConfig, resolve_device, torch_dtype
+from .._base import MnistOrDigitsConfig, resolve_device, torch_dtype
 from ..lifecycle import Results, Summary
 from ..members import MembersProblem, chunks, gather
 
@@ -40,7 +40,7 @@ MAX_TASKS = 100_000
 MAX_TASK_PARAMS = 2**30  # parameters trained at once in one task (4 GiB of float32 weights)
 
 
-class Config(ExperimentConfig):
+class Config(MnistOrDigitsConfig):
     """Settings (presets in ``configs/choromanska/{quick,full}.yaml``).
 
     Attributes:
@@ -59,8 +59,6 @@ class Config(ExperimentConfig):
     and ``MAX_TASK_PARAMS`` parameters trained at once in one task.
     """
 
-    dataset: Literal["auto", "digits", "mnist"] = "auto"
-    mnist_dir: str | None = None
     image_size: int = Field(default=10, ge=2, le=28)
     n_train: int | None = Field(default=None, ge=1)
     n_test: int | None = Field(default=None, ge=1)
@@ -76,16 +74,6 @@ class Config(ExperimentConfig):
     lr: float = Field(default=0.05, gt=0)
     decay: float = Field(default=0.1, ge=0)
     momentum: float = Field(default=0.0, ge=0, lt=1)
-
-    @property
-    def uses_mnist(self) -> bool:
-        return self.dataset == "mnist" or (self.dataset == "auto" and bool(self.mnist_dir))
-
-    @model_validator(mode="after")
-    def _dataset(self) -> Config:
-        if self.dataset == "mnist" and not self.mnist_dir:
-            raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
-        return self
 
     @model_validator(mode="after")
     def _sweep_size(self) -> Config:

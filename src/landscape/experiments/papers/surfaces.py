@@ -25,11 +25,11 @@ MNIST 10×10 with ``--mnist-dir``, the bundled digits otherwise. One task per ne
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ... import data
 from ...curvature import HessianOperator, eigenpairs
@@ -37,7 +37,7 @@ from ...functional import FunctionalModel
 from ...models import MLPSpec, ResidualCNNSpec, build
 from ...runtime.store import task_key
 from ...surface import Directions, Surface, random_directions, zoom
-from .._base import ExperimentConfig, resolve_device, torch_dtype
+from .._base import MnistOrDigitsConfig, resolve_device, torch_dtype
 from ..lifecycle import Results, Summary
 from ..members import member_seed
 
@@ -46,7 +46,7 @@ TASKS_LABEL = "networks"
 NETS = ("mlp", "resnet-noskip", "resnet-skip")
 
 
-class Config(ExperimentConfig):
+class Config(MnistOrDigitsConfig):
     """Settings (presets in ``configs/surfaces/{quick,full}.yaml``).
 
     Attributes:
@@ -62,8 +62,6 @@ class Config(ExperimentConfig):
         hessian_tol: relative residual asked of the two extreme eigenpairs.
     """
 
-    dataset: Literal["auto", "digits", "mnist"] = "auto"
-    mnist_dir: str | None = None
     image_size: int = Field(default=10, ge=4, le=28)
     n_train: int = Field(default=1000, ge=10)
     mlp_widths: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 64, 64])
@@ -81,16 +79,6 @@ class Config(ExperimentConfig):
     skip_range: float = Field(default=1.0, gt=0)
     skip_steps: int = Field(default=41, ge=3)
     hessian_tol: float = Field(default=1e-2, gt=0)
-
-    @property
-    def uses_mnist(self) -> bool:
-        return self.dataset == "mnist" or (self.dataset == "auto" and bool(self.mnist_dir))
-
-    @model_validator(mode="after")
-    def _dataset(self) -> Config:
-        if self.dataset == "mnist" and not self.mnist_dir:
-            raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
-        return self
 
 
 def check(cfg: Config) -> None:
