@@ -55,8 +55,11 @@ def test_ray_missing_is_a_clear_error(monkeypatch):
 # a process-pool sweep whose tasks block (for at most two minutes) after logging their pid
 POOL_CHILD = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
     from landscape.runtime.executor import ProcessExecutor
+
+    # as a terminal gives it (a suite run in the background passes SIGINT ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def block(n):
         with open(sys.argv[1], "a") as fh:

@@ -20,9 +20,13 @@ from landscape.runtime import Store
 # run ends) and log which process started which chunk
 GATED_CLI = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
     import landscape.experiments.lifecycle as lifecycle
     from landscape.cli import main
+
+    # a terminal's Ctrl-C: Python only installs its handler when SIGINT is not ignored, and a
+    # suite started in the background (`make test &`) passes SIGINT ignored to its children
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     LOG, GATE = sys.argv[1], sys.argv[2]
     real = lifecycle.run_task
