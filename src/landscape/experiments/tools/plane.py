@@ -96,7 +96,7 @@ class Config(ExperimentConfig):
     bn_batches: int = Field(default=10, ge=1)
     measure: Literal["loss", "error"] = "loss"
     rows_per_task: int = Field(default=8, ge=1)
-    memory_mb: float = Field(default=1024.0, gt=0)
+    memory_mb: float = Field(default=64.0, gt=0)
     chunk_size: int | None = Field(default=4096, ge=1)
 
     @field_validator("zoom", mode="before")
