@@ -420,3 +420,21 @@ def test_full_size_cubic_task_greedy_and_constrained_agree_over_thresholds():
         if g.connected:
             assert bool((g.segment_max <= threshold).all())
     assert counts == sorted(counts)  # lower thresholds need at least as many beads
+
+
+def test_endpoint_levels_are_compared_in_the_values_precision():
+    """A float32 error of exactly 0.3 lies at L0 = 0.3 (training stops there in float32):
+    the endpoint check must not see it as 0.30000001 > 0.3."""
+    from landscape.connect.string import check_endpoint_levels
+
+    level = torch.tensor(0.3, dtype=torch.float32)
+    assert float(level) > 0.3  # the float64 view is above L0
+
+    def at_level(params, batch):
+        return level + 0.0 * params["w"].sum()
+
+    ev = Evaluator(at_level, (torch.zeros(1, 1), torch.zeros(1)))
+    a, b = {"w": torch.zeros(2)}, {"w": torch.ones(2)}
+    assert check_endpoint_levels(ev, a, b, 0.3).tolist() == [float(level)] * 2
+    with pytest.raises(LandscapeError, match=r"endpoint a .* > threshold"):
+        check_endpoint_levels(ev, a, b, 0.29)

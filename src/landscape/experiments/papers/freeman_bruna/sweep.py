@@ -84,10 +84,9 @@ def train_endpoints(task: EndpointsTask) -> dict:
 
 
 def _target(L0: float, dtype: str) -> float:
-    """The stopping level for ``L0`` in the run's precision: training compares float32
-    values with it in float32, DSS compares the ends with ``L0`` as Python floats, so a
-    float32 value that rounds to ``L0`` from above (an error of exactly 0.3) would stop
-    training yet fail DSS's check; the target is the largest float32 value ``≤ L0``."""
+    """The stopping level for ``L0`` in the run's precision: the largest float32 value
+    ``≤ L0``, so an endpoint is at or below ``L0`` in float32 and in float64 alike (the
+    table's levels are read as float64)."""
     if dtype != "float32":
         return L0
     t = np.float32(L0)
