@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   create .venv, install, run `landscape demo`
+#   make demo   create .venv, install, run every quick reproduction and write the report
 #   make test   create .venv, install, run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/landscape demo
+	$(BIN)/landscape reproduce-all
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

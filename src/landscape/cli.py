@@ -367,6 +367,71 @@ def runs_export(
         _note(f"wrote {output}")
 
 
+# ---------------------------------------------------------------- report
+ReportOut = Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")]
+DEFAULT_REPORT = Path("runs/report.html")
+
+
+@app.command("report")
+def report(
+    run_ids: Annotated[
+        list[str] | None, typer.Argument(help="Runs to report (unique prefixes are enough).")
+    ] = None,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="The latest done run of every experiment.")
+    ] = False,
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    output: ReportOut = DEFAULT_REPORT,
+) -> None:
+    """One HTML page of runs beside the published numbers (default: --latest)."""
+    from .report import write_report
+
+    if not store.exists():
+        raise LandscapeError(f"no run store at {store}")
+    with _open_store(store) as st:
+        path = write_report(output, st, run_ids or [], latest)
+    out.print(str(path))
+
+
+@app.command("reproduce-all")
+def reproduce_all(
+    store: StoreOpt = DEFAULT_STORE_PATH,
+    output: ReportOut = DEFAULT_REPORT,
+) -> None:
+    """Run every `reproduce` experiment in its quick form, then write the report."""
+    import time
+
+    from .experiments import build_config, execute
+    from .experiments.registry import papers  # (the package's `papers` is also a subpackage)
+    from .report import write_report
+    from .runtime.executor import make_executor
+
+    entries = papers()
+    ran: list[str] = []  # this demo's runs, done or failed: the report shows each
+    t0 = time.perf_counter()
+    with _open_store(store) as st:
+        for i, entry in enumerate(entries, 1):
+            _note(f"[{i}/{len(entries)}] {entry.name}: {entry.summary}")
+            t = time.perf_counter()
+            try:
+                cfg = build_config(entry.name, "quick", None, {})
+                result = execute(
+                    entry.name,
+                    cfg,
+                    st,
+                    make_executor("serial", None),
+                    on_start=lambda run_id, _: ran.append(run_id),
+                )
+                _note(f"    done in {time.perf_counter() - t:.0f} s: run {result.run_id}")
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # one failure is reported; the others still run
+                _note(f"    failed after {time.perf_counter() - t:.0f} s: {_one_line(e)[:200]}")
+        _note(f"all {len(entries)} in {time.perf_counter() - t0:.0f} s; writing the report")
+        path = write_report(output, st, ran, False)
+    out.print(str(path))
+
+
 # ---------------------------------------------------------------- entry point
 _GLOBAL_FLAGS = ("--quiet", "-q", "--debug")
 
