@@ -273,3 +273,23 @@ def test_duration_is_active_time_over_attempts_not_idle_time(tmp_path, monkeypat
         assert [a["status"] for a in st.attempts(run.id)] == ["interrupted", "interrupted", "done"]
         row = next(csv.DictReader(io.StringIO(st.export_csv("runs"))))
         assert float(row["duration"]) == pytest.approx(35.0) and row["attempts"] == "3"
+
+
+def test_outputs_round_trip_with_columns_in_their_order(tmp_path):
+    """Tables come back as typed rows with their columns in display order (Λ first, not
+    sorted by name), notes in order, captions by file."""
+    with Store(tmp_path / "s.db") as st:
+        run, _ = st.start_run("exp", {})
+        rows = [{"Λ": 25, "runs": 200, "mean L/Λ": -1.5, "note": "<b>x</b>"}]
+        rows.append({"Λ": 50, "runs": 200, "mean L/Λ": None, "note": ""})
+        st.save_outputs(
+            run.id,
+            {"minima": rows, "a second": [{"z": 1, "a": 2.5}]},
+            ["n1", "n0"],
+            {"f.png": "a figure"},
+        )
+        out = st.outputs(run.id)
+    assert list(out.tables) == ["minima", "a second"]
+    assert out.tables["minima"] == rows and list(out.tables["minima"][0]) == list(rows[0])
+    assert list(out.tables["a second"][0]) == ["z", "a"]
+    assert out.notes == ["n1", "n0"] and out.figures == {"f.png": "a figure"}

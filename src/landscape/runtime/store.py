@@ -583,8 +583,8 @@ class Store:
             notes: one line each.
             figures: file name in the run folder → caption.
         """
-        rows = [
-            ("table", i, t, _canonical(list(map(dict, r))))
+        rows = [  # columns keep their order (not _canonical, which sorts keys)
+            ("table", i, t, json.dumps(list(map(dict, r)), default=str, ensure_ascii=False))
             for i, (t, r) in enumerate(tables.items())
         ]
         rows += [("note", i, "", str(n)) for i, n in enumerate(notes)]
