@@ -233,86 +233,87 @@ def _slope(x: list[float], y: list[float]) -> float:
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
+def _width_rows(name: str, n: int, r: dict, m: int, activations) -> tuple[dict, dict, list]:
+    """The kernel, training and second-derivative rows of one data set at width ``n``."""
+    lam = float(np.mean(r["lambda_min"]))
+    kernel = {
+        "data": name,
+        "n": n,
+        "λ_min(K̄)": lam,
+        "λ_min/n": lam / n,
+        "n/m": n / m,
+        "λ_max(K̄)": float(np.mean(r["lambda_max"])),
+        "condition": float(np.mean(r["lambda_max"] / r["lambda_min"])),
+        "λ_min(K̄), θ1~N(0,1/n)": float(np.mean(r["lambda_min_literal"])),
+    }
+    ok = ~r["diverged"]
+    train = {
+        "data": name,
+        "n": n,
+        "lr": float(r["lr"]),
+        "rate (fit)": float(np.nanmean(r["rate"][ok])) if ok.any() else float("nan"),
+        "rate ≥ 4·lr·λ_min/m": 4 * float(r["lr"]) * lam / m,
+        "r_T / r_0": float(np.mean(r["loss"][-1] / r["loss"][0])),
+        "min ratio (K̄_t)": float(np.min(r["ratio_current"])),
+        "min ratio (K̄_0)": float(np.min(r["ratio_init"])),
+        "‖θ_T−θ_0‖/‖θ_0‖": float(np.mean(r["distance"][-1])),
+        "‖K_T−K_0‖/‖K_0‖": float(np.mean(r["ntk_change"])),
+        "diverged": int(r["diverged"].sum()),
+    }
+    hess = [
+        {"data": name, "n": n, "ρ": act}
+        | {k: float(np.mean(r[f"h.{act}.{k}"])) for k in HESSIAN_KEYS}
+        for act in activations
+    ]
+    return kernel, train, hess
+
+
+def _fit_rows(name: str, ns: list, rows_k: list, rows_t: list, rows_h: list, activations):
+    """The log–log slopes against ``n`` of one data set, each with what theory expects."""
+    out = []
+    for quantity, expected, rows in (
+        ("λ_min(K̄)", "≈ 1", rows_k),
+        ("λ_min(K̄), θ1~N(0,1/n)", "≈ 0 (bounded trace)", rows_k),
+        ("rate (fit)", "> 0 (common lr)", rows_t),
+        ("r_T / r_0", "< 0", rows_t),
+        ("‖θ_T−θ_0‖/‖θ_0‖", "< 0", rows_t),
+        ("‖K_T−K_0‖/‖K_0‖", "< 0", rows_t),
+    ):
+        ys = [r[quantity] for r in rows]
+        out.append(
+            {"data": name, "quantity": quantity, "slope vs n": _slope(ns, ys), "expected": expected}
+        )
+    for act in activations:
+        rows_a = [r for r in rows_h if r["ρ"] == act]
+        for key, expected in (("t2t1_same", "≈ 0 (O(1))"), ("t1t1_same", "≈ −1 (O(1/n))")):
+            if all(r[key] == 0 for r in rows_a):
+                continue  # ReLU's θ1θ1 block: 0 at every n (see the notes)
+            out.append(
+                {
+                    "data": name,
+                    "quantity": f"E[(∂²Φ)²] {key} ({act})",
+                    "slope vs n": _slope(ns, [r[key] for r in rows_a]),
+                    "expected": expected,
+                }
+            )
+    return out
+
+
 def reduce(cfg: Config, results: Results) -> Summary:
     """Spectra, training and second-derivative tables; the fitted slopes against n."""
-    m = cfg.samples
     per: dict[str, dict[int, dict]] = {}
     for task, r in results:
         per.setdefault(task.dataset, {})[task.width] = r
     kernel_rows, train_rows, hess_rows, fit_rows = [], [], [], []
     for name, by_n in per.items():
         ns = sorted(by_n)
-        for n in ns:
-            r = by_n[n]
-            lam = float(np.mean(r["lambda_min"]))
-            kernel_rows.append(
-                {
-                    "data": name,
-                    "n": n,
-                    "λ_min(K̄)": lam,
-                    "λ_min/n": lam / n,
-                    "n/m": n / m,
-                    "λ_max(K̄)": float(np.mean(r["lambda_max"])),
-                    "condition": float(np.mean(r["lambda_max"] / r["lambda_min"])),
-                    "λ_min(K̄), θ1~N(0,1/n)": float(np.mean(r["lambda_min_literal"])),
-                }
-            )
-            ok = ~r["diverged"]
-            train_rows.append(
-                {
-                    "data": name,
-                    "n": n,
-                    "lr": float(r["lr"]),
-                    "rate (fit)": float(np.nanmean(r["rate"][ok])) if ok.any() else float("nan"),
-                    "rate ≥ 4·lr·λ_min/m": 4 * float(r["lr"]) * lam / m,
-                    "r_T / r_0": float(np.mean(r["loss"][-1] / r["loss"][0])),
-                    "min ratio (K̄_t)": float(np.min(r["ratio_current"])),
-                    "min ratio (K̄_0)": float(np.min(r["ratio_init"])),
-                    "‖θ_T−θ_0‖/‖θ_0‖": float(np.mean(r["distance"][-1])),
-                    "‖K_T−K_0‖/‖K_0‖": float(np.mean(r["ntk_change"])),
-                    "diverged": int(r["diverged"].sum()),
-                }
-            )
-            for act in cfg.hessian_activations:
-                hess_rows.append(
-                    {"data": name, "n": n, "ρ": act}
-                    | {k: float(np.mean(r[f"h.{act}.{k}"])) for k in HESSIAN_KEYS}
-                )
-        rows_k = [r for r in kernel_rows if r["data"] == name]
-        rows_t = [r for r in train_rows if r["data"] == name]
-        for quantity, expected, ys in (
-            ("λ_min(K̄)", "≈ 1", [r["λ_min(K̄)"] for r in rows_k]),
-            (
-                "λ_min(K̄), θ1~N(0,1/n)",
-                "≈ 0 (bounded trace)",
-                [r["λ_min(K̄), θ1~N(0,1/n)"] for r in rows_k],
-            ),
-            ("rate (fit)", "> 0 (common lr)", [r["rate (fit)"] for r in rows_t]),
-            ("r_T / r_0", "< 0", [r["r_T / r_0"] for r in rows_t]),
-            ("‖θ_T−θ_0‖/‖θ_0‖", "< 0", [r["‖θ_T−θ_0‖/‖θ_0‖"] for r in rows_t]),
-            ("‖K_T−K_0‖/‖K_0‖", "< 0", [r["‖K_T−K_0‖/‖K_0‖"] for r in rows_t]),
-        ):
-            fit_rows.append(
-                {
-                    "data": name,
-                    "quantity": quantity,
-                    "slope vs n": _slope(ns, ys),
-                    "expected": expected,
-                }
-            )
-        for act in cfg.hessian_activations:
-            rows_h = [r for r in hess_rows if r["data"] == name and r["ρ"] == act]
-            for key, expected in (("t2t1_same", "≈ 0 (O(1))"), ("t1t1_same", "≈ −1 (O(1/n))")):
-                if all(r[key] == 0 for r in rows_h):
-                    continue  # ReLU's θ1θ1 block: 0 at every n (see the notes)
-                fit_rows.append(
-                    {
-                        "data": name,
-                        "quantity": f"E[(∂²Φ)²] {key} ({act})",
-                        "slope vs n": _slope(ns, [r[key] for r in rows_h]),
-                        "expected": expected,
-                    }
-                )
+        rows = [_width_rows(name, n, by_n[n], cfg.samples, cfg.hessian_activations) for n in ns]
+        rows_k, rows_t = [k for k, _, _ in rows], [t for _, t, _ in rows]
+        rows_h = [h for _, _, hs in rows for h in hs]
+        kernel_rows += rows_k
+        train_rows += rows_t
+        hess_rows += rows_h
+        fit_rows += _fit_rows(name, ns, rows_k, rows_t, rows_h, cfg.hessian_activations)
     worst = min(r["min ratio (K̄_t)"] for r in train_rows)
     notes = [
         f"gradient inequality with the current K̄ at every checked step: smallest ratio "
