@@ -59,6 +59,14 @@ ExecOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", min=1, help="Processes for --executor process.")
 ]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster to join with --executor ray (host:port, or 'auto' for the one this "
+        "machine belongs to); without it a local Ray instance is started.",
+    ),
+]
 FullOpt = Annotated[
     bool, typer.Option("--full/--quick", help="Paper-sized preset (--full) or the quick one.")
 ]
@@ -152,6 +160,7 @@ def run_entry(
     store: Path = DEFAULT_STORE_PATH,
     executor: str = "serial",
     workers: int | None = None,
+    address: str | None = None,
     new: bool = False,
     **flags: Any,
 ) -> Any:
@@ -163,7 +172,7 @@ def run_entry(
     values = {k: str(v) if isinstance(v, Path) else v for k, v in flags.items()}
     cfg = build_config(name, "full" if full else "quick", config, _overrides(sets, **values))
     with _open_store(store) as st:
-        result = execute(name, cfg, st, make_executor(executor, workers), resume=not new)
+        result = execute(name, cfg, st, make_executor(executor, workers, address), resume=not new)
     _show(result)
     return result
 
@@ -177,7 +186,11 @@ _COMMON: dict[str, tuple[Any, Any]] = {
     "new": (NewOpt, False),
 }
 _PRESETS = {"full": (FullOpt, False)}
-_PARALLEL = {"executor": (ExecOpt, "serial"), "workers": (WorkersOpt, None)}
+_PARALLEL = {
+    "executor": (ExecOpt, "serial"),
+    "workers": (WorkersOpt, None),
+    "address": (AddressOpt, None),
+}
 
 
 def _choices(config_cls: Any, field: str) -> list[Any]:

@@ -30,10 +30,17 @@ def test_make_executor_rejects_unknown():
 
 def test_ray_executor_agrees_with_serial():
     pytest.importorskip("ray")
+    import ray
+
     from landscape.runtime.executor import RayExecutor
 
     tasks = list(range(5))
-    got = dict(RayExecutor().map(math.factorial, tasks))
+    started = not ray.is_initialized()
+    try:
+        got = dict(RayExecutor().map(math.factorial, tasks))
+    finally:
+        if started:
+            ray.shutdown()
     assert got == {x: math.factorial(x) for x in tasks}
 
 

@@ -249,19 +249,61 @@ def surface_html(surface: Any, title: str | None = None) -> Any | None:
     loss = np.asarray(surface.loss, dtype=np.float64)
     err = surface.error if surface.error is not None else np.full_like(loss, np.nan)
     custom = np.asarray(err, dtype=np.float64).T[..., None]
-    fig = go.Figure(
+    from plotly.subplots import make_subplots
+
+    hover = "α=%{x:.4g}<br>β=%{y:.4g}<br>loss=%{z:.5g}<br>error=%{customdata[0]:.4f}<extra></extra>"
+    # a contour (drawn as SVG, so it shows even where the browser has no WebGL) beside the
+    # rotatable 3-D surface; both hover with α, β, loss and error
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        specs=[[{"type": "xy"}, {"type": "scene"}]],
+        column_widths=[0.45, 0.55],
+        subplot_titles=("contour (centre θ at α = β = 0)", "3-D surface (drag to rotate)"),
+    )
+    fig.add_trace(
+        go.Contour(
+            x=surface.alpha,
+            y=surface.beta,
+            z=loss.T,
+            customdata=custom,
+            colorscale="Viridis",
+            hovertemplate=hover,
+            colorbar={"title": "loss", "x": 0.43},
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(x=[0.0], y=[0.0], mode="markers", marker={"color": "red"}, name="θ"),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
         go.Surface(
             x=surface.alpha,
             y=surface.beta,
             z=loss.T,
             customdata=custom,
             colorscale="Viridis",
-            hovertemplate="α=%{x:.4g}<br>β=%{y:.4g}<br>loss=%{z:.5g}<br>"
-            "error=%{customdata[0]:.4f}<extra></extra>",
-        )
+            hovertemplate=hover,
+            showscale=False,
+        ),
+        row=1,
+        col=2,
     )
+    fig.update_xaxes(title_text=_axis_name(surface, 0), row=1, col=1)
+    fig.update_yaxes(title_text=_axis_name(surface, 1), row=1, col=1)
     fig.update_layout(
         title=title or "loss surface",
-        scene={"xaxis_title": "α", "yaxis_title": "β", "zaxis_title": "loss"},
+        showlegend=False,
+        height=540,
+        margin={"l": 50, "r": 20, "t": 80, "b": 40},
+        scene={
+            "xaxis_title": _axis_name(surface, 0),
+            "yaxis_title": _axis_name(surface, 1),
+            "zaxis_title": "loss",
+            "camera": {"eye": {"x": 1.6, "y": 1.6, "z": 1.1}},
+        },
     )
     return fig

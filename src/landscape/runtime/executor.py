@@ -234,11 +234,20 @@ class RayExecutor:
 EXECUTORS = ("serial", "process", "ray")
 
 
-def make_executor(name: str = "serial", workers: int | None = None) -> Executor:
-    """An executor by name: ``serial``, ``process`` (``workers`` processes) or ``ray``."""
+def make_executor(
+    name: str = "serial", workers: int | None = None, address: str | None = None
+) -> Executor:
+    """An executor by name: ``serial``, ``process`` (``workers`` processes) or ``ray``
+    (a local instance, or the cluster at ``address``).
+
+    Raises:
+        LandscapeError: an unknown name, or ``address`` given for an executor other than ray.
+    """
     check_choice("executor", name, EXECUTORS)
+    if address is not None and name != "ray":
+        raise LandscapeError(f"--address is for --executor ray, not --executor {name}")
     if name == "serial":
         return SerialExecutor()
     if name == "ray":
-        return RayExecutor()
+        return RayExecutor(address=address)
     return ProcessExecutor(workers)
