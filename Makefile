@@ -9,14 +9,14 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.landscape-installed
 
-.PHONY: install demo test test-all lint format bench clean
+.PHONY: install demo test test-all lint format bench docs clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,plot]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,plot,docs]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -43,5 +43,8 @@ bench: $(STAMP)
 	@$(BIN)/python -c "import sys; sys.path.insert(0, 'bench'); from _common import machine, matmul_gflops; print('==', machine(), f'float32 matmul {matmul_gflops():.0f} GFLOP/s')"
 	for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache .ruff_cache

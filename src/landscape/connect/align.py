@@ -413,7 +413,7 @@ def permute_cnn(
     Args:
         params: the CNN's params (not modified).
         permutations: one per conv block; new channel ``i`` is old channel ``perm[i]``.
-        spec: the :class:`~landscape.models.CNNSpec`.
+        spec (CNNSpec): the :class:`~landscape.models.CNNSpec`.
 
     Returns:
         New params (see the module docs for how each tensor is permuted).
