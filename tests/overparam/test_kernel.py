@@ -214,3 +214,54 @@ def test_bad_inputs_are_one_line_errors():
         kernel_spectrum(torch.zeros(3, 4))
     with pytest.raises(LandscapeError, match="stacked"):
         lazy_descent(p, x, x[:, 0], lr=0.1, steps=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_layerwise_ntk_equals_the_jacobian(seed):
+    """The structured (no-Jacobian) NTK of an MLP equals J Jᵀ from jacrev, several outputs,
+    depths, activations and a frozen layer; ``auto`` picks it for an MLP."""
+    act = ("relu", "tanh", "sigmoid")[seed]
+    spec = MLPSpec(in_features=5, widths=(7, 4), out_features=3, activation=act)
+    module = build(spec, seed=seed, dtype=F64)
+    x, _ = _data(11, 5, seed)
+    for frozen in (False, True):
+        if frozen:
+            next(module.parameters()).requires_grad_(False)
+        fm = FunctionalModel(module, loss="mse")
+        params = fm.params()
+        jac = jacrev(lambda p, fm=fm: fm.forward(p, x).reshape(-1))(params)
+        J = torch.cat([jac[k].reshape(33, -1) for k in params], 1)
+        for method in ("layerwise", "auto"):
+            K = empirical_ntk(fm, params, x, method=method)
+            torch.testing.assert_close(K, J @ J.T, rtol=1e-10, atol=1e-10)
+
+
+def test_layerwise_ntk_refuses_what_it_does_not_cover():
+    class Mixer(torch.nn.Module):  # a model whose output for one sample uses the others
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            h = self.lin(x)
+            return h * h.mean(0, keepdim=True)
+
+    class Twice(torch.nn.Module):  # one layer called twice
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.lin(torch.tanh(self.lin(x)))
+
+    x, _ = _data(6, 3, 0)
+    for net in (Mixer().double(), Twice().double()):
+        fm = FunctionalModel(net, loss="mse")
+        with pytest.raises(LandscapeError, match="layerwise"):
+            empirical_ntk(fm, fm.params(), x, method="layerwise")
+    # auto falls back to the Jacobian where the structure does not hold
+    fm = FunctionalModel(Twice().double(), loss="mse")
+    p = fm.params()
+    jac = jacrev(lambda q: fm.forward(q, x).reshape(-1))(p)
+    J = torch.cat([jac[k].reshape(18, -1) for k in p], 1)
+    torch.testing.assert_close(empirical_ntk(fm, p, x), J @ J.T, rtol=1e-10, atol=1e-10)

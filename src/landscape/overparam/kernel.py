@@ -284,12 +284,76 @@ def _jacobian_rows(fwd: Callable, params: Params, xb: Tensor) -> Tensor:
     )
 
 
+def _linear_layers(fm: FunctionalModel, names: set[str]) -> list[tuple[nn.Linear, str, str]]:
+    """The ``nn.Linear`` layers of ``fm`` as ``(module, weight name, bias name)`` (a name is
+    ``""`` when that tensor is not among ``names``), or ``[]`` unless every name in ``names``
+    is the weight or bias of a Linear layer."""
+    layers, covered = [], set()
+    for prefix, m in fm.module.named_modules():
+        if isinstance(m, nn.Linear):
+            w, b = (f"{prefix}.{t}" if prefix else t for t in ("weight", "bias"))
+            w, b = (w if w in names else ""), (b if b in names and m.bias is not None else "")
+            if w or b:
+                layers.append((m, w, b))
+                covered |= {w, b} - {""}
+    return layers if covered == names else []
+
+
+def _layerwise_ntk(
+    fm: FunctionalModel, layers: list[tuple[nn.Linear, str, str]], params: Params, x: Tensor
+) -> Tensor | None:
+    """``J Jᵀ`` of a model made of Linear layers without forming ``J``: a Linear layer's
+    Jacobian rows are outer products of its input ``a_i`` and the gradient ``g_{i,o}`` of
+    output ``o`` at its output, so its share of ``K`` is ``(a_i·a_j + 1[bias]) (g_{i,o}·g_{j,o'})``.
+    One forward pass and ``O`` backward passes over all samples; ``None`` when a layer is
+    not called exactly once on ``(N, in)`` inputs (the caller falls back)."""
+    seen: dict[int, list[tuple[Tensor, Tensor]]] = {id(m): [] for m, _, _ in layers}
+
+    def hook(m: nn.Module, inp: tuple, out: Tensor) -> None:
+        seen[id(m)].append((inp[0], out))
+
+    handles = [m.register_forward_hook(hook) for m, _, _ in layers]
+    try:
+        with torch.enable_grad():
+            leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+            out = fm.forward(leaves, x)
+    finally:
+        for h in handles:
+            h.remove()
+    n = x.shape[0]
+    calls = [seen[id(m)] for m, _, _ in layers]
+    if any(len(c) != 1 or c[0][0].dim() != 2 or c[0][0].shape[0] != n for c in calls):
+        return None
+    out = out.reshape(n, -1)
+    o = out.shape[1]
+    zs = [c[0][1] for c in calls]
+    grads = []  # per layer: (N·O, out_l), sample-major rows like J
+    per_output = [
+        torch.autograd.grad(out[:, k].sum(), zs, retain_graph=k < o - 1, allow_unused=True)
+        for k in range(o)
+    ]
+    for li, z in enumerate(zs):
+        g = [
+            per_output[k][li] if per_output[k][li] is not None else torch.zeros_like(z)
+            for k in range(o)
+        ]
+        grads.append(torch.stack(g, 1).reshape(n * o, -1).detach())
+    k_mat = torch.zeros(n, o, n, o, dtype=out.dtype, device=out.device)
+    for (_, w, b), c, g in zip(layers, calls, grads, strict=True):
+        a = c[0][0].detach()
+        inputs = (a @ a.T if w else torch.zeros(n, n, dtype=a.dtype, device=a.device)) + (
+            1.0 if b else 0.0
+        )
+        k_mat += (g @ g.T).reshape(n, o, n, o) * inputs[:, None, :, None]
+    return k_mat.reshape(n * o, n * o)
+
+
 def empirical_ntk(
     model: FunctionalModel | nn.Module | Callable[[Params, Tensor], Tensor],
     params: Mapping[str, Tensor],
     x: Tensor,
     *,
-    method: Literal["auto", "jacobian", "jvp"] = "auto",
+    method: Literal["auto", "layerwise", "jacobian", "jvp"] = "auto",
     chunk_size: int = 64,
     memory_budget: int = NTK_MEMORY_BUDGET,
 ) -> Tensor:
@@ -304,7 +368,14 @@ def empirical_ntk(
     * ``"jvp"``: for each block ``b`` of samples, its rows ``J_b`` (VJPs), then the column
       block ``K[:, b] = J J_bᵀ`` by forward-mode products (JVPs) vmapped over the block's
       rows and chunked over the samples; memory ``chunk_size·O·P``, never the whole ``J``.
-    * ``"auto"``: ``"jacobian"`` when ``N·O·P`` elements fit in ``memory_budget`` bytes.
+    * ``"layerwise"``: for a module whose free parameters are all weights and biases of
+      ``nn.Linear`` layers (an MLP), each called once per forward: a Linear layer's rows of
+      ``J`` are outer products ``g_{i,o} a_iᵀ`` (its input ``a_i``, the output gradient
+      ``g_{i,o}`` at its output), so ``K = Σ_layers (a_i·a_j + 1) (g_{i,o}·g_{j,o'})`` from one
+      forward and ``O`` backward passes over all samples, without ``J``. Its first samples'
+      block is checked against the Jacobian rows (a model that mixes samples is refused).
+    * ``"auto"``: ``"layerwise"`` where it applies, else ``"jacobian"`` when ``N·O·P``
+      elements fit in ``memory_budget`` bytes, else ``"jvp"``.
 
     Samples are evaluated one at a time (vmapped), so a model whose output for one sample
     depends on the others (batch norm in train mode) is refused.
@@ -331,7 +402,7 @@ def empirical_ntk(
         >>> bool(torch.allclose(K, x @ x.T + 1))  # a linear model's NTK: x_i·x_j + 1
         True
     """
-    check_choice("method", method, ("auto", "jacobian", "jvp"))
+    check_choice("method", method, ("auto", "layerwise", "jacobian", "jvp"))
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise LandscapeError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     fwd = _forward_fn(model)
@@ -343,7 +414,32 @@ def empirical_ntk(
     n = x.shape[0]
     p = sum(v.numel() for v in params.values())
     o = fwd(params, x[:1]).numel()
-    if method == "auto":
+    if method in ("auto", "layerwise"):
+        fm = getattr(fwd, "__self__", None)  # the FunctionalModel behind fwd, if any
+        fm = fm if isinstance(fm, FunctionalModel) else None
+        layers = _linear_layers(fm, set(params)) if fm is not None else []
+        k_mat = _layerwise_ntk(fm, layers, params, x) if layers else None
+        if k_mat is not None:
+            head = min(n, 3)  # the first samples' block against their Jacobian rows
+            rows = _jacobian_rows(fwd, params, x[:head])
+            ref = rows @ rows.T
+            err = float((k_mat[: head * o, : head * o] - ref).norm())
+            tol = 1e-4 if first.dtype in (torch.float32, torch.float16, torch.bfloat16) else 1e-9
+            if err <= tol * max(float(ref.norm()), 1e-30):
+                return k_mat
+            if method == "layerwise":
+                raise LandscapeError(
+                    "method 'layerwise' disagrees with the Jacobian on the first samples "
+                    f"(relative error {err / max(float(ref.norm()), 1e-30):.1e}): the model "
+                    "mixes samples or calls its layers in a way the method does not cover; "
+                    "use method='jacobian' or 'jvp'"
+                )
+        elif method == "layerwise":
+            raise LandscapeError(
+                "method 'layerwise' needs an nn.Module whose free parameters are all weights "
+                "and biases of nn.Linear layers, each called once on (N, features) inputs; "
+                "use method='jacobian' or 'jvp'"
+            )
         method = "jacobian" if n * o * p * first.element_size() <= memory_budget else "jvp"
     blocks = range(0, n, chunk_size)
     if method == "jacobian":
