@@ -22,8 +22,6 @@ into tasks (``first``) or on which runs descend beside it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .._errors import LandscapeError
+from ..runtime.executor import torch_threads
 from .teacher import _check, _grad, _hessian, _loss
 
 __all__ = [
@@ -64,18 +63,6 @@ class Descent:
     steps: Tensor
     grad_norm: Tensor
     converged: Tensor
-
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` intra-op threads (``None``: torch's setting), restored afterwards."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _neuron_grad_norm(G: Tensor) -> Tensor:
@@ -123,7 +110,7 @@ def descend(
         raise LandscapeError(f"step and tol must be > 0, got step={step}, tol={tol}")
     if max_steps < 0:
         raise LandscapeError(f"max_steps must be ≥ 0, got {max_steps}")
-    with _threads(threads):
+    with torch_threads(threads):
         return _descend(Wb, Vb, step, tol, max_steps, newton_below)
 
 
@@ -368,7 +355,7 @@ def spurious_minima(
     lam = np.full(runs, np.nan)
     idx = np.flatnonzero(cand)
     if idx.size:
-        with _threads(1):
+        with torch_threads(1):
             lam[idx] = _lambda_min(res.W[torch.from_numpy(idx).to(dev)], V).cpu().numpy()
     spurious = cand & (lam > 0)
     saddle = cand & ~(lam > 0)

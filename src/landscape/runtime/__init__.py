@@ -4,7 +4,7 @@ The science modules never import this package; experiments wire the two together
 """
 
 from .config import StrictModel, load_config, parse_overrides
-from .executor import ProcessExecutor, SerialExecutor, make_executor
+from .executor import ProcessExecutor, SerialExecutor, make_executor, torch_threads
 from .progress import progress_bar, set_quiet
 from .store import DEFAULT_STORE, Run, RunHeldError, Store, config_hash, task_key
 from .sweep import run_sweep
@@ -25,4 +25,5 @@ __all__ = [
     "run_sweep",
     "set_quiet",
     "task_key",
+    "torch_threads",
 ]

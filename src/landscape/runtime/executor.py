@@ -17,7 +17,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
+
+import torch
 
 from .._errors import LandscapeError, check_choice
 from .progress import progress_bar
@@ -251,3 +254,25 @@ def make_executor(
     if name == "ray":
         return RayExecutor(address=address)
     return ProcessExecutor(workers)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` intra-op torch threads (``None``: leave torch's setting), restored
+    afterwards — small problems (a few dozen parameters) run fastest on one thread.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

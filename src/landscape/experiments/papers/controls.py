@@ -36,7 +36,7 @@ from pydantic import Field
 from ...connect import dss, interpolate
 from ...optim import Adam
 from ...overparam import controls as C
-from ...overparam.spurious import _threads
+from ...runtime.executor import torch_threads
 from ...runtime.store import task_key
 from .._base import ExperimentConfig
 from ..lifecycle import Results, Summary
@@ -120,7 +120,7 @@ class LinearTask:
         return task_key(kind="linear", widths="x".join(map(str, self.widths)), l2=self.l2)
 
     def run(self) -> dict[str, Any]:
-        with _threads(1):  # problems of a few dozen parameters: one thread is fastest
+        with torch_threads(1):  # problems of a few dozen parameters: one thread is fastest
             return self._run(Config.model_validate(self.config))
 
     def _run(self, cfg: Config) -> dict[str, Any]:
@@ -174,7 +174,7 @@ class WidthTask:
         return task_key(kind=self.activation, M=self.width)
 
     def run(self) -> dict[str, Any]:
-        with _threads(1):  # problems of a few dozen parameters: one thread is fastest
+        with torch_threads(1):  # problems of a few dozen parameters: one thread is fastest
             return self._run(Config.model_validate(self.config))
 
     def _run(self, cfg: Config) -> dict[str, Any]:
@@ -209,7 +209,7 @@ class DisconnectedTask:
         return task_key(kind="relu-disconnected")
 
     def run(self) -> dict[str, Any]:
-        with _threads(1):  # problems of a few dozen parameters: one thread is fastest
+        with torch_threads(1):  # problems of a few dozen parameters: one thread is fastest
             return self._run(Config.model_validate(self.config))
 
     def _run(self, cfg: Config) -> dict[str, Any]:

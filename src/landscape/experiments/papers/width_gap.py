@@ -32,8 +32,8 @@ from ...ensemble import train_ensemble
 from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params
 from ...optim import Adam
-from ...overparam.spurious import _threads
 from ...params import stack, unstack
+from ...runtime.executor import torch_threads
 from ...runtime.store import task_key
 from .._base import ExperimentConfig
 from ..lifecycle import Results, Summary
@@ -97,7 +97,7 @@ class PairsTask:
         return task_key(n=self.n, m=self.m)
 
     def run(self) -> dict[str, Any]:
-        with _threads(1):  # small nets: one thread is fastest on a shared machine
+        with torch_threads(1):  # small nets: one thread is fastest on a shared machine
             return self._run(Config.model_validate(self.config))
 
     def _run(self, cfg: Config) -> dict[str, Any]:
