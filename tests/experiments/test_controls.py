@@ -29,8 +29,9 @@ def test_quick_controls_end_to_end(tmp_path, capsys):
     # the constructive path stays below the endpoints where the proof's condition holds
     tables = summary.tables
     path_rows = next(v for k, v in tables.items() if k.startswith("constructive"))
-    ok = [r for r in path_rows if r["n₁ ≥ m (proof's condition)"] == "yes"]
+    ok = [r for r in path_rows if r["n₁ ≥ … ≥ m (proof's condition)"] == "yes"]
     assert ok and all(r["constructive: max − bound"] <= 1e-9 for r in ok)
+    assert any(r["widths"].count("→") == 3 for r in ok)  # a net of two hidden layers too
     assert all(r["straight line: max − bound"] > 1e-3 for r in ok)
     # quadratic nets: no poor minimum at M ≥ 2N
     quad = [r for r in summary.data["width"] if r["activation"] == "quadratic"]

@@ -60,8 +60,25 @@ def test_constructive_path_stays_below_the_endpoints_and_the_line_does_not():
     assert path[0] == pytest.approx(L[0]) and path[-1] == pytest.approx(L[1])
     assert path.max() <= max(L) + 1e-9
     assert line.max() > max(L) + 1e-3  # the straight line in parameters crosses a barrier
-    with pytest.raises(LandscapeError, match="two-layer"):
+    with pytest.raises(LandscapeError, match="W1"):
         C.deep_linear_path({"W1": X}, {"W1": X}, X, Y, ts)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_constructive_path_of_three_and_four_layers(seed):
+    """K layers with widths non-increasing to the output: the path's end points have the
+    end points' losses (same products) and it never rises above them; the straight line
+    does."""
+    X, Y = _data(4)
+    for widths in ([5, 4], [6, 5, 3]):
+        params, L, _ = C.train_deep_linear(X, Y, widths, runs=2, seed=seed)
+        ts = torch.linspace(0, 1, 41, dtype=torch.float64)
+        path, line = C.deep_linear_path(params[0], params[1], X, Y, ts, seed=seed)
+        assert path[0] == pytest.approx(L[0], rel=1e-9) and path[-1] == pytest.approx(
+            L[1], rel=1e-9
+        )
+        assert path.max() <= max(L) + 1e-9
+        assert line[0] == pytest.approx(L[0]) and line[-1] == pytest.approx(L[1])
 
 
 def test_quadratic_optimum_is_the_least_squares_over_symmetric_matrices():

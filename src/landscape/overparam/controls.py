@@ -5,11 +5,12 @@
   2017, Proposition 2.1). Without regularisation the global minimum is the reduced-rank
   regression of ``Y`` on ``X`` with rank ``r = min`` of the widths, in closed form
   (:func:`reduced_rank_optimum`). :func:`deep_linear_path` is the constructive path of
-  Freeman & Bruna's proof for two layers: the product moves on the straight line
-  ``P(t) = (1 − t) W_2¹W_1¹ + t W_2²W_1²`` (convex loss along it) while
-  ``W_2(t) = t W_2² + (1 − t) W_2¹ + t(1 − t) V`` (``V`` random keeps it full rank) and
-  ``W_1(t) = W_2(t)^† P(t)``; with ``n_1 ≥`` the output dimension, ``W_2(t) W_2(t)^† = I``
-  and the loss stays below ``max(L(θ_1), L(θ_2))``.
+  Freeman & Bruna's proof for K layers: the product moves on the straight line
+  ``P(t) = (1 − t) P¹ + t P²`` (convex loss along it) while, from the top layer down,
+  ``W_k(t) = t W_k² + (1 − t) W_k¹ + t(1 − t) V_k`` (``V_k`` random keeps it full rank) and
+  the layers below take the target ``W_k(t)^† Q_k(t)``; with widths non-increasing towards
+  the output (``n_1 ≥ ⋯ ≥ m``), ``W_k(t) W_k(t)^† = I`` and the loss stays below
+  ``max(L(θ_1), L(θ_2))``.
 * **Two-layer quadratic networks** ``Φ(x) = Σ_m u_m (w_m·x)²`` (Venturi, Bandeira & Bruna
   2019): no spurious valleys once the width ``M ≥ 2N`` (``N`` the input dimension).
   :func:`poor_minima` trains many starts to a small gradient and counts the runs that end
@@ -186,31 +187,59 @@ def train_deep_linear(
     return out, np.array(losses), np.array(gnorms)
 
 
+def _layer_names(p: Params) -> list[str]:
+    """``["W1", …, "WK"]`` when ``p`` holds exactly those keys, else ``[]``."""
+    k = len(p)
+    names = [f"W{i + 1}" for i in range(k)]
+    return names if k >= 2 and set(p) == set(names) else []
+
+
 def deep_linear_path(
     a: Params, b: Params, X: Tensor, Y: Tensor, ts: Tensor, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Loss along Freeman & Bruna's constructive path between two 2-layer linear nets.
+    """Loss along Freeman & Bruna's constructive path between two K-layer linear nets.
 
-    ``W_2(t) = t W_2^b + (1 − t) W_2^a + t(1 − t) V`` with ``V`` Gaussian and
-    ``W_1(t) = W_2(t)^† P(t)``, ``P(t) = (1 − t) W_2^a W_1^a + t W_2^b W_1^b``.
+    The product moves on the straight line ``P(t) = (1 − t) P^a + t P^b`` (``P = W_K ⋯ W_1``;
+    the loss is convex along it). From the top layer down, each layer follows
+    ``W_k(t) = t W_k^b + (1 − t) W_k^a + t(1 − t) V_k`` (``V_k`` Gaussian keeps it of full
+    rank) and passes the target ``Q_{k−1}(t) = W_k(t)^† Q_k(t)`` (``Q_K = P``) to the
+    layers below; the first layer is ``W_1(t) = Q_1(t)``. When every ``W_k(t)`` has full row
+    rank — widths non-increasing from the input to the output, ``n_1 ≥ ⋯ ≥ n_{K−1} ≥ m`` —
+    ``W_k W_k^† = I`` and the product equals ``P(t)``, so the loss stays below
+    ``max(L(θ_a), L(θ_b))``; where the widths do not allow it, the bound can fail (the path
+    is still computed and its loss returned).
 
     Returns:
         ``(loss along the constructive path, loss along the straight line)`` at ``ts``.
 
     Raises:
-        LandscapeError: not two-layer nets (``W1``, ``W2``).
+        LandscapeError: the nets are not linear nets ``W1 … WK`` (K ≥ 2) of the same shapes.
     """
-    if set(a) != {"W1", "W2"} or set(b) != {"W1", "W2"}:
-        raise LandscapeError("deep_linear_path needs two-layer nets: params {'W1', 'W2'}")
+    names = _layer_names(a)
+    if not names or set(b) != set(names) or any(a[k].shape != b[k].shape for k in names):
+        raise LandscapeError(
+            "deep_linear_path needs two linear nets with params {'W1', …, 'WK'} (K ≥ 2) "
+            f"of the same shapes, got {sorted(a)} and {sorted(b)}"
+        )
     g = torch.Generator().manual_seed(seed)
-    V = torch.randn(a["W2"].shape, generator=g, dtype=a["W2"].dtype)
-    pa, pb = a["W2"] @ a["W1"], b["W2"] @ b["W1"]
+    V = {k: torch.randn(a[k].shape, generator=g, dtype=a[k].dtype) for k in names[:0:-1]}
+
+    def product(p: Params) -> Tensor:
+        out = p["W1"]
+        for k in names[1:]:
+            out = p[k] @ out
+        return out
+
+    pa, pb = product(a), product(b)
     path, line = [], []
     for t in ts.tolist():
-        W2 = t * b["W2"] + (1 - t) * a["W2"] + t * (1 - t) * V
-        W1 = torch.linalg.pinv(W2) @ ((1 - t) * pa + t * pb)
-        path.append(float(deep_linear_loss({"W1": W1, "W2": W2}, (X, Y))))
-        mid = {k: (1 - t) * a[k] + t * b[k] for k in a}
+        target, point = (1 - t) * pa + t * pb, {}
+        for k in names[:0:-1]:  # WK … W2
+            point[k] = t * b[k] + (1 - t) * a[k] + t * (1 - t) * V[k]
+            target = torch.linalg.pinv(point[k]) @ target
+        point["W1"] = target
+        path.append(float(deep_linear_loss(point, (X, Y))))
+        mid = {k: (1 - t) * a[k] + t * b[k] for k in names}
         line.append(float(deep_linear_loss(mid, (X, Y))))
     return np.array(path), np.array(line)
 

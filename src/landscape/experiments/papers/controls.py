@@ -14,8 +14,9 @@ Tables:
   closed-form reduced-rank optimum ``L*`` within ``tol``, the largest ``|L − L*|`` and
   gradient norm; a pair of solutions connected by DSS at a threshold just above both
   (beads, largest loss on the string above the endpoints) and the straight line's barrier;
-* *constructive path* — Freeman & Bruna's path between two 2-layer solutions: its largest
-  loss above ``max(L(θ₁), L(θ₂))`` (≤ 0 up to rounding) beside the straight line's;
+* *constructive path* — Freeman & Bruna's path between two solutions of each setting (any
+  depth): its largest loss above ``max(L(θ₁), L(θ₂))`` (≤ 0 up to rounding where the widths
+  are non-increasing to the output, the proof's condition) beside the straight line's;
 * *poor minima against width* — quadratic and ReLU nets, input dimension ``N``: runs that
   end at a poor local minimum (gradient small, Hessian PSD, loss above the best by more
   than ``tol``) for each width ``M``; ``M ≥ 2N`` is marked, where the fraction should be 0
@@ -26,6 +27,7 @@ Tables:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -152,12 +154,12 @@ class LinearTask:
             "dss_length": path.length,
             "line_excess": float(line.barrier),
         }
-        if len(self.widths) == 1:
-            ts = torch.linspace(0, 1, 51, dtype=torch.float64)
-            constructive, straight = C.deep_linear_path(a, b, X, Y, ts, seed=cfg.seed)
-            out.update(path_t=ts.numpy(), path_constructive=constructive, path_line=straight)
-            if self.l2:
-                out["path_constructive_note"] = "constructive path of the unregularised loss"
+        # the constructive path, any depth (its bound needs n_1 ≥ … ≥ m)
+        ts = torch.linspace(0, 1, 51, dtype=torch.float64)
+        constructive, straight = C.deep_linear_path(a, b, X, Y, ts, seed=cfg.seed)
+        out.update(path_t=ts.numpy(), path_constructive=constructive, path_line=straight)
+        if self.l2:
+            out["path_constructive_note"] = "constructive path of the unregularised loss"
         return out
 
 
@@ -303,7 +305,9 @@ def reduce(cfg: Config, results: Results) -> Summary:
             {
                 "widths": "→".join(map(str, (cfg.in_dim, *t.widths, cfg.out_dim))),
                 "l2 of the endpoints": t.l2,
-                "n₁ ≥ m (proof's condition)": "yes" if t.widths[0] >= cfg.out_dim else "no",
+                "n₁ ≥ … ≥ m (proof's condition)": "yes"
+                if all(u >= v for u, v in itertools.pairwise((*t.widths, cfg.out_dim)))
+                else "no",
                 "max(L(θ₁), L(θ₂))": ends,
                 "constructive: max − bound": float(np.max(r["path_constructive"]) - ends),
                 "straight line: max − bound": float(np.max(r["path_line"]) - ends),
