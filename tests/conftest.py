@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads sleep instead of spinning: on the 2-core CI machine the suite runs
+# worker processes (process pools, Ray) beside the test process, and spinning threads of one
+# process starve the others (a Hessian test went from 5 s to 40 s). Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pytest
 import torch
