@@ -194,7 +194,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--no-cnn", action="store_true", help="skip the CNN/MNIST-size task")
-    parser.add_argument("--cnn-threshold", type=float, default=0.15, help="L0 (test error)")
+    parser.add_argument(
+        "--cnn-threshold", type=float, default=0.06, help="L0 (test error; 0.06 needs beads)"
+    )
     parser.add_argument("--cnn-epochs", type=int, default=8)
     parser.add_argument("--cnn-lr", type=float, default=1e-3, help="Adam lr for the CNN beads")
     parser.add_argument("--cnn-batch", type=int, default=128)
