@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.func import grad
@@ -55,3 +57,30 @@ def test_a_nonzero_adds_the_unit_and_the_penalty():
 def test_bad_lambda():
     with pytest.raises(LandscapeError, match="lam"):
         KawaguchiLoss(torch.nn.Linear(2, 1), lam=-1.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_nonzero_is_never_a_local_minimum_the_unit_can_run_off(seed):
+    # (a, b) → (a e^(−s), b + s) keeps a e^(Wx + b), so L̃ falls by exactly λ a² (1 − e^(−2s)):
+    # with λ > 0 no point with a ≠ 0 is a local minimum — the catch of the construction
+    g = torch.Generator().manual_seed(seed)
+    fm = FunctionalModel(
+        build(MLPSpec(in_features=3, widths=(4,), out_features=1), seed=seed, dtype=F64), "mse"
+    )
+    x = torch.randn(9, 3, generator=g, dtype=F64)
+    y = torch.randn(9, 1, generator=g, dtype=F64)
+    w = KawaguchiLoss(fm, lam=0.2)
+    p = w.init(fm.params(), x, seed=seed, scale=0.5)
+    p["exp.a"] = torch.randn(1, generator=g, dtype=F64)
+    p["exp.b"] = torch.randn(1, generator=g, dtype=F64)
+    base = float(w(p, (x, y)))
+    for s in (1e-3, 0.5, 3.0):
+        q = dict(p, **{"exp.a": p["exp.a"] * math.exp(-s), "exp.b": p["exp.b"] + s})
+        torch.testing.assert_close(w.unit(q, x), w.unit(p, x), rtol=1e-12, atol=0)
+        drop = 0.2 * float(p["exp.a"] ** 2) * (1 - math.exp(-2 * s))
+        assert base - float(w(q, (x, y))) == pytest.approx(drop, rel=1e-8)
+        assert drop > 0
+    # the directional derivative along it is −2λa², non-zero: ∇L̃ ≠ 0 wherever a ≠ 0
+    gr = grad(w)(p, (x, y))
+    along = float(-(gr["exp.a"] * p["exp.a"]).sum() + gr["exp.b"].sum())
+    assert along == pytest.approx(-2 * 0.2 * float(p["exp.a"] ** 2), rel=1e-9)

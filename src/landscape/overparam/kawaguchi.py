@@ -9,7 +9,10 @@ L(y, ŷ) convex and differentiable in ŷ, the modified loss
 (one exponential unit per output: ``a``, ``b`` of size O, ``W`` of shape O × D) has the
 property that at every local minimum of L̃, θ is a global minimum of the original loss.
 "Where is the catch?" — such a local minimum need not exist at finite parameters: the
-exponential unit's parameters may run off (‖W‖ or b diverging while a → 0).
+exponential unit's parameters may run off. For λ > 0 no point with a ≠ 0 is a local minimum
+of L̃, since ``(a, b) → (a e^{−s}, b + s)`` keeps the unit's output and lowers λ‖a‖²; from a
+spurious minimum of L the descent on L̃ follows b → ∞, a → 0 with the unit's amplitude
+|a| e^b staying finite (``landscape reproduce kawaguchi`` measures it).
 
 :class:`KawaguchiLoss` is a pure ``loss(params, batch)`` over one flat params dict (the
 model's names plus ``exp.W``, ``exp.b``, ``exp.a``), so every optimiser and diagnostic of

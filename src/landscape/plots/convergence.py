@@ -172,44 +172,120 @@ def auer_minima(rows: Sequence[Mapping], losses: Mapping[int, np.ndarray]) -> Fi
     return fig
 
 
-def kawaguchi_losses(traj: Mapping[str, np.ndarray], start: float, best: float) -> Figure:
-    """L̃ and the original loss L(θ_t) of θ alone along GD on L̃, one curve per unit draw.
+def _kawaguchi_style(kind: str, u: int) -> dict:
+    """Line style of one run: solid colours from the spurious minimum, grey/black controls."""
+    if kind == "spurious":
+        return {"color": f"C{u % 10}", "lw": 1.5}
+    if kind == "teacher + noise":
+        return {"color": "k", "lw": 1.2, "ls": "--"}
+    return {"color": "0.55", "lw": 1.0, "ls": "-."}
 
-    Reference lines: the spurious minimum's loss and the best loss found (global minimum).
+
+def _kawaguchi_label(kind: str, u: int, kinds: Sequence[str]) -> str | None:
+    if kind == "spurious":
+        return f"from the spurious min., unit draw {u}"
+    if list(kinds).index(kind) != u:
+        return None
+    n = list(kinds).count(kind)
+    where = f"the {kind}" if kind.startswith("teacher") else kind
+    return f"control: from {where}" + (f" ({n} runs)" if n > 1 else "")
+
+
+def kawaguchi_losses(
+    traj: Mapping[str, np.ndarray],
+    kinds: Sequence[str],
+    start: float,
+    global_value: float = 0.0,
+    margin: float = 1e-3,
+    best: float | None = None,
+) -> Figure:
+    """L̃ and the original loss L(θ_t) of θ alone along the descent on L̃, one curve per run.
+
+    Both axes logarithmic (steps from the first recorded step after 0). Reference lines: the
+    spurious minimum's loss, the global minimum value plus ``margin`` (a log axis cannot
+    show the value 0 itself: θ counts as global below this line) and, when given, the best
+    student loss of the search. Runs whose loss is identically 0 (the exact teacher) are not
+    drawn; the y axis stops at 10⁻³·(global value + margin), and a run that goes further
+    down (to the global minimum) says in its legend entry how far.
     """
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     steps = np.asarray(traj["steps"], float)
+    keep = steps > 0
     for ax, key, title in (
         (left, "modified", "modified loss L̃(θ, W, a, b)"),
-        (right, "original", "original loss L(θ_t) of θ alone"),
+        (right, "original", "original loss L(θ_t) of θ alone (a set to 0)"),
     ):
         vals = np.asarray(traj[key], float)
-        for u in range(vals.shape[1]):
-            ax.plot(steps, vals[:, u], color=f"C{u % 10}", label=f"unit draw {u}")
-        ax.axhline(start, color="k", ls="--", lw=1, label=f"spurious minimum L = {start:.3g}")
-        if best > 0:
-            ax.axhline(best, color="gray", ls=":", lw=1, label=f"best L found = {best:.3g}")
+        floor = 1e-3 * (global_value + margin)
+        low = np.inf
+        for u, kind in enumerate(kinds):
+            v = vals[keep, u]
+            if not np.all(v > 0):
+                continue
+            label = _kawaguchi_label(kind, u, kinds)
+            if label is not None and v.min() < floor:
+                label += f" (down to {v.min():.0e})"
+            ax.plot(steps[keep], v, label=label, **_kawaguchi_style(kind, u))
+            low = min(low, float(v.min()))
+        if np.isfinite(start):
+            ax.axhline(
+                start, color="darkviolet", ls="--", lw=1, label=f"spurious minimum L = {start:.4g}"
+            )
+        ax.axhline(
+            global_value + margin,
+            color="darkgreen",
+            ls=":",
+            lw=1.2,
+            label=f"global min. value {global_value:g} (+ margin {margin:g})",
+        )
+        if best is not None and best > global_value + margin:
+            ax.axhline(best, color="0.4", ls=(0, (1, 3)), lw=1, label=f"best student {best:.3g}")
+        if low < floor:
+            ax.set_ylim(bottom=floor)
+        log_scale(ax, "x")
         log_scale(ax, "y")
-        finish_axes(ax, "gradient step t", "mean squared error", title)
+        finish_axes(ax, "gradient step t", "mean squared error", title, legend=None)
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
     return fig
 
 
-def kawaguchi_unit(traj: Mapping[str, np.ndarray]) -> Figure:
-    """‖W‖, b and |a| of the exponential unit along GD on L̃ (one curve per unit draw)."""
-    fig = Figure(figsize=(13, 4), layout="constrained")
-    axes = fig.subplots(1, 3)
+def kawaguchi_unit(traj: Mapping[str, np.ndarray], kinds: Sequence[str]) -> Figure:
+    """|a|, b, ‖W‖ and the amplitude max_i |a e^{W x_i + b}| of the exponential unit along
+    the descent on L̃ from the spurious minimum (one curve per unit draw; log step axis).
+
+    The b panel adds, dashed, the least-squares line b = c·log t + d over the second half.
+    """
+    fig = Figure(figsize=(14, 7.5), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
     steps = np.asarray(traj["steps"], float)
-    for ax, key, label in (
-        (axes[0], "W", "‖W‖"),
-        (axes[1], "b", "b"),
-        (axes[2], "a", "|a|"),
+    keep = steps > 0
+    runs = [u for u, k in enumerate(kinds) if k == "spurious"]
+    half = keep & (steps >= steps[-1] / 2)
+    for ax, key, label, unit, log_y in (
+        (axes[0], "a", "|a|", "output units", True),
+        (axes[1], "b", "b", "exponent, dimensionless", False),
+        (axes[2], "W", "‖W‖", "1 / input units", False),
+        (axes[3], "amplitude", "max_i |a e^(W x_i + b)|", "output units", True),
     ):
         vals = np.asarray(traj[key], float)
         vals = np.abs(vals) if key == "a" else vals
-        for u in range(vals.shape[1]):
-            ax.plot(steps, vals[:, u], color=f"C{u % 10}", label=f"unit draw {u}")
-        if key == "b":
-            ax.axhline(0.0, color="k", lw=0.8)
-        finish_axes(ax, "gradient step t", f"{label} (dimensionless)", f"exponential unit: {label}")
+        for u in runs:
+            ax.plot(steps[keep], vals[keep, u], color=f"C{u % 10}", label=f"unit draw {u}")
+            if key == "b" and half.sum() >= 2:
+                c, d = np.polyfit(np.log(steps[half]), vals[half, u], 1)
+                ax.plot(
+                    steps[half],
+                    c * np.log(steps[half]) + d,
+                    color=f"C{u % 10}",
+                    ls="--",
+                    lw=2.5,
+                    alpha=0.6,
+                    label=f"fit: {c:.2f}·log t {'+' if d >= 0 else '−'} {abs(d):.2f}",
+                )
+        log_scale(ax, "x")
+        if log_y:
+            log_scale(ax, "y")
+        finish_axes(ax, "gradient step t", f"{label} ({unit})", f"exponential unit: {label}")
     return fig
