@@ -407,15 +407,27 @@ def _first_products(fm, c0, vs, layer, x):
     return y0, ys
 
 
+def _points_params(c0: Params, vs: list[Params], coeffs: Tensor, names: Sequence[str]) -> Params:
+    """``θ + Σ_k c_k d_k`` for every row of ``coeffs (E, K)``: one ``addmm`` per tensor, so
+    each point's parameters are written once (not one pass per direction)."""
+    out = {}
+    for k in names:
+        base = c0[k].reshape(1, -1)
+        dirs = torch.stack([v[k].reshape(-1) for v in vs])  # (K, numel)
+        out[k] = torch.addmm(base, coeffs, dirs).view(coeffs.shape[0], *c0[k].shape)
+    return out
+
+
 def _point_fn(fm: FunctionalModel, c0: Params, vs: list[Params], layer) -> Callable:
-    """``f(coeffs (E, K), x, y, extra) -> {name: (E,)}`` batch means, vmapped over points."""
+    """``f(coeffs (E, K), x, y, extra) -> {name: (E,)}`` batch means, vmapped over points
+    whose parameters are built for the whole pass first (:func:`_points_params`)."""
     if layer is None:
 
-        def one(c: Tensor, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-            return _metrics(fm, fm.forward(_combine(c0, vs, c, fm.names), x), y)
+        def one(p: Params, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+            return _metrics(fm, fm.forward(p, x), y)
 
         v = vmap(one, in_dims=(0, None, None))
-        return lambda coeffs, x, y, extra: v(coeffs, x, y)
+        return lambda coeffs, x, y, extra: v(_points_params(c0, vs, coeffs, fm.names), x, y)
 
     name, module = layer
     prefix = f"{name}." if name else ""
@@ -430,13 +442,13 @@ def _point_fn(fm: FunctionalModel, c0: Params, vs: list[Params], layer) -> Calla
     like = c0[next(iter(c0))]
     frozen, buffers = fm._constants(like)
 
-    def one(c: Tensor, x: Tensor, y: Tensor, y0: Tensor, ys: Tensor) -> dict[str, Tensor]:
-        full = {**_combine(c0, vs, c, rest), **frozen, **buffers}
+    def one(p: Params, c: Tensor, x: Tensor, y: Tensor, y0: Tensor, ys: Tensor):
+        full = {**p, **frozen, **buffers}
         full.update({prefix + "y0": y0, prefix + "ys": ys, prefix + "coef": c})
         return _metrics(fm, functional_call(fac, full, (x,)), y)
 
-    v = vmap(one, in_dims=(0, None, None, None, None))
-    return lambda coeffs, x, y, extra: v(coeffs, x, y, *extra)
+    v = vmap(one, in_dims=(0, 0, None, None, None, None))
+    return lambda coeffs, x, y, extra: v(_points_params(c0, vs, coeffs, rest), coeffs, x, y, *extra)
 
 
 # ---------------------------------------------------------------- batch norm recomputed
