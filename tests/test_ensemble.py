@@ -220,3 +220,48 @@ def test_minibatches_replay_batch_order_epoch_after_epoch_and_drop_the_tail():
         order = batch_order(7, epoch, 10).tolist()
         ref += [order[0:4], order[4:8]]  # the last 2 rows of each epoch are dropped
     assert got == ref[:5]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, "auto-small"])
+def test_member_chunks_train_exactly_like_one_pass(chunk, digits64):
+    """Members are independent: chunks of them (explicit, or 'auto' under a small memory
+    budget) give the one-pass result, history, divergence flags and step count."""
+    spec = models.MLPSpec(in_features=64, widths=(7,), out_features=10)
+    fm = FunctionalModel(models.build(spec, dtype=torch.float64))
+    inits = P.stack([models.init_params(spec, s, dtype=torch.float64) for s in range(5)])
+    inits["layers.0.weight"][3, 0, 0] = float("inf")  # one member diverges at once
+    kw = dict(
+        epochs=2, batch_size=100, seeds=[4, 1, 7, 2, 9], eval_data=digits64.test,
+        metrics=fm.metrics,
+    )  # fmt: skip
+    whole = train_ensemble(fm.loss, inits, digits64.train, SGD(lr=0.5), member_chunk=None, **kw)
+    if chunk == "auto-small":
+        parts = train_ensemble(fm.loss, inits, digits64.train, SGD(lr=0.5), memory_mb=0.2, **kw)
+    else:
+        parts = train_ensemble(
+            fm.loss, inits, digits64.train, SGD(lr=0.5), member_chunk=chunk, **kw
+        )
+    for k in whole.params:
+        torch.testing.assert_close(parts.params[k], whole.params[k], rtol=1e-12, atol=1e-12)
+    assert parts.history.keys() == whole.history.keys()
+    for k in whole.history:
+        assert parts.history[k].shape == whole.history[k].shape == (3, 5)
+        torch.testing.assert_close(parts.history[k], whole.history[k], equal_nan=True)
+    assert parts.diverged.tolist() == whole.diverged.tolist()
+    assert whole.diverged.tolist()[3] is True
+    assert parts.diverged_epoch.tolist() == whole.diverged_epoch.tolist()
+    assert parts.steps == whole.steps
+
+
+def test_member_chunk_validation(digits64):
+    fm = FunctionalModel(models.build(SPEC, dtype=torch.float64))
+    init = P.stack([models.init_params(SPEC, s, dtype=torch.float64) for s in range(3)])
+    for bad in (0, -2, 1.5, True, "big"):
+        with pytest.raises(LandscapeError, match="member_chunk"):
+            train_ensemble(fm.loss, init, digits64.train, SGD(), 1, member_chunk=bad)
+    with pytest.raises(LandscapeError, match="callback"):
+        train_ensemble(
+            fm.loss, init, digits64.train, SGD(), 1, member_chunk=1, callback=lambda e, r: None
+        )
+    with pytest.raises(LandscapeError, match="seeds"):
+        train_ensemble(fm.loss, init, digits64.train, SGD(), 1, member_chunk=1, seeds=[1])
