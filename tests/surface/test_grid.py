@@ -60,6 +60,10 @@ def test_plane_equals_a_point_by_point_loop_float64(make, seed, factored):
     big = plane(model, p, d, batch, alphas, betas, factored=factored)
     assert big.meta["points_per_pass"] == 12
     np.testing.assert_allclose(big.loss, ref, rtol=1e-10, atol=1e-12)
+    # the points of a pass one after another (what 'auto' picks for large points)
+    looped = plane(model, p, d, batch, alphas, betas, factored=factored, vmap_points=False)
+    np.testing.assert_allclose(looped.loss, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(looped.error, err, atol=1e-12)
 
 
 @pytest.mark.parametrize("make", [make_mlp, make_cnn_bn], ids=["mlp", "cnn-bn"])
@@ -75,6 +79,27 @@ def test_float32_factored_within_1e5_of_float64_loop(make):
     v64 = [{k: v.double() for k, v in dv.items()} for dv in d.vectors]
     ref, _ = _loop(model64, p64, v64, [-1.0, 0.25, 1.0], [-1.0, 0.25, 1.0], (x, y))
     np.testing.assert_allclose(s.loss, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_vmap_points_auto_and_its_validation():
+    from landscape.surface import LOOP_WORK, evaluate_coefficients
+
+    model = make_mlp(0)
+    fm = FunctionalModel(model)
+    p = fm.params()
+    d = random_directions(p, 2, seed=0)
+    c = np.array([[0.0, 0.0], [0.5, -0.5]])
+    n_params = sum(v.numel() for v in p.values())
+    small = make_data(10, 0)
+    assert evaluate_coefficients(model, p, d.vectors, c, small)["vmapped"] is True
+    rows = LOOP_WORK // n_params + 1  # a point's work above the threshold: looped
+    big = make_data(rows, 1)
+    res = evaluate_coefficients(model, p, d.vectors, c, big, chunk_size=None)
+    assert res["vmapped"] is False
+    ref = evaluate_coefficients(model, p, d.vectors, c, big, chunk_size=None, vmap_points=True)
+    np.testing.assert_allclose(res["loss"], ref["loss"], rtol=1e-5)
+    with pytest.raises(LandscapeError, match="vmap_points"):
+        evaluate_coefficients(model, p, d.vectors, c, small, vmap_points="yes")
 
 
 def test_factoring_refused_where_it_cannot_apply():

@@ -33,6 +33,7 @@ from .directions import (
 )
 from .grid import (
     BN_MODES,
+    LOOP_WORK,
     Projection,
     Surface,
     evaluate_coefficients,
@@ -47,6 +48,7 @@ from .grid import (
 
 __all__ = [
     "BN_MODES",
+    "LOOP_WORK",
     "NORMALIZATIONS",
     "Directions",
     "Projection",
