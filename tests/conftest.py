@@ -7,7 +7,7 @@ import os
 # Idle OpenMP threads sleep instead of spinning: on the 2-core CI machine the suite runs
 # worker processes (process pools, Ray) beside the test process, and spinning threads of one
 # process starve the others (a Hessian test went from 5 s to 40 s). Set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", os.environ.get("LANDSCAPE_OMP_WAIT", "PASSIVE"))
 
 import numpy as np
 import pytest
