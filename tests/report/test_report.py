@@ -191,6 +191,38 @@ def test_freeman_bruna_and_li_checks():
     assert evaluate(li, None).status == "not run"
 
 
+def test_lazy_auer_and_kawaguchi_checks():
+    def slopes(ts, dg):
+        rows = [
+            {"data": "teacher-student", "quantity": "λ_min(K̄)", "slope vs n": ts},
+            {"data": "teacher-student", "quantity": "r_T / r_0", "slope vs n": -0.5},
+            {"data": "digits", "quantity": "λ_min(K̄)", "slope vs n": dg},
+        ]
+        return {"log–log slopes against the width n": rows}
+
+    lazy = CLAIMS["lazy-kernel"]
+    assert evaluate(lazy, slopes(1.1, 0.95)).status == "reproduced"
+    v = evaluate(lazy, slopes(1.1, 0.5))  # one data set off the band
+    assert v.status == "differs" and "digits: 0.5" in v.measured
+    assert evaluate(lazy, {"other": [{"x": 1}]}).status == "not run"
+
+    def auer(found):
+        rows = [{"d": d, "verified": f} for d, f in zip((1, 2, 3), found, strict=True)]
+        return {"local minima of one logistic neuron (square loss)": rows}
+
+    assert evaluate(CLAIMS["auer-exponential"], auer((2, 4, 8))).status == "reproduced"
+    assert evaluate(CLAIMS["auer-exponential"], auer((2, 4, 7))).status == "differs"
+
+    def kw(flags):
+        rows = [{"eliminated": f, "θ_T global": "no"} for f in flags]
+        return {"phase 2: descent on L̃ from the spurious minimum (a = 0)": rows}
+
+    v = evaluate(CLAIMS["kawaguchi-elimination"], kw(["yes"] * 4))
+    assert v.status == "reproduced" and "4 of 4" in v.measured and "θ_T global in 0" in v.measured
+    assert evaluate(CLAIMS["kawaguchi-elimination"], kw(["yes", "no"])).status == "differs"
+    assert evaluate(CLAIMS["kawaguchi-elimination"], {}).status == "not run"
+
+
 def test_runs_appear_once_each_in_order(store):
     st, done, bad, _ = store
     page = build_report(st, [done, bad])

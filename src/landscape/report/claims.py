@@ -247,6 +247,43 @@ def li_skip(tables: Tables, claim: Claim) -> Verdict:
                     str(claim.published), claim)  # fmt: skip
 
 
+def lazy_kernel_slope(tables: Tables, claim: Claim) -> Verdict:
+    """The log–log slope of λ_min(K̄) against the width n is ≈ 1 on every data set."""
+    rows = [
+        r for r in _table(tables, "slopes against the width") if r.get("quantity") == "λ_min(K̄)"
+    ]
+    if not rows:
+        raise _Missing(DIFFERS, "no λ_min(K̄) slope row")
+    slopes = {str(r.get("data")): _num(r.get("slope vs n")) for r in rows}
+    target, tol = float(claim.published["slope"]), claim.tolerance or 0.0
+    ok = all(abs(v - target) <= tol for v in slopes.values())
+    measured = ", ".join(f"{d}: {_g(v)}" for d, v in slopes.items())
+    return _verdict(ok, measured, f"slope {target:g} (± {tol:g})", claim)
+
+
+def auer_minima(tables: Tables, claim: Claim) -> Verdict:
+    """Every dimension d run has exactly 2^d verified local minima."""
+    rows = _table(tables, "local minima of one logistic neuron")
+    d, found = _col(rows, "d"), _col(rows, "verified")
+    ok = all(f == 2**dd for dd, f in zip(d, found, strict=True))
+    measured = ", ".join(f"d = {dd:g}: {f:g}" for dd, f in zip(d, found, strict=True))
+    return _verdict(ok, measured, "2^d for every d", claim)
+
+
+def kawaguchi_eliminated(tables: Tables, claim: Claim) -> Verdict:
+    """At the spurious minimum of L the gradient of L̃ in a is non-zero in every draw."""
+    rows = _table(tables, "descent on L̃ from the spurious minimum")
+    flags = [str(r.get("eliminated")) for r in rows]
+    ok = bool(flags) and all(f == "yes" for f in flags)
+    glob = sum(str(r.get("θ_T global")) == "yes" for r in rows)
+    return _verdict(
+        ok,
+        f"eliminated in {flags.count('yes')} of {len(flags)} draws (θ_T global in {glob})",
+        str(claim.published),
+        claim,
+    )
+
+
 CHECKS: dict[str, Callable[[Tables, Claim], Verdict]] = {
     f.__name__: f
     for f in (
@@ -259,6 +296,9 @@ CHECKS: dict[str, Callable[[Tables, Claim], Verdict]] = {
         safran_shamir_rising,
         safran_shamir_overparam,
         li_skip,
+        lazy_kernel_slope,
+        auer_minima,
+        kawaguchi_eliminated,
     )
 }
 
