@@ -232,11 +232,13 @@ def plot_surface_3d(
 
 
 def surface_html(surface: Any, title: str | None = None) -> Any | None:
-    """An interactive plotly 3-D surface: rotate and zoom; hovering shows α, β, loss and
+    """An interactive plotly view of a plane: a contour (SVG, shown even where the browser
+    has no WebGL) beside the rotatable 3-D surface; hovering either shows α, β, loss and
     error. Returns ``None`` (with a one-line warning) when plotly is not installed
     (``pip install "landscape[plot]"``)."""
     try:
         import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
     except ImportError:
         warnings.warn(
             "plotly is not installed: no interactive HTML (pip install 'landscape[plot]')",
@@ -248,12 +250,16 @@ def surface_html(surface: Any, title: str | None = None) -> Any | None:
         raise LandscapeError("an interactive surface needs a plane (two directions)")
     loss = np.asarray(surface.loss, dtype=np.float64)
     err = surface.error if surface.error is not None else np.full_like(loss, np.nan)
-    custom = np.asarray(err, dtype=np.float64).T[..., None]
-    from plotly.subplots import make_subplots
-
-    hover = "α=%{x:.4g}<br>β=%{y:.4g}<br>loss=%{z:.5g}<br>error=%{customdata[0]:.4f}<extra></extra>"
-    # a contour (drawn as SVG, so it shows even where the browser has no WebGL) beside the
-    # rotatable 3-D surface; both hover with α, β, loss and error
+    # what both panels plot and show on hover
+    values = {
+        "x": surface.alpha,
+        "y": surface.beta,
+        "z": loss.T,
+        "customdata": np.asarray(err, dtype=np.float64).T[..., None],
+        "colorscale": "Viridis",
+        "hovertemplate": "α=%{x:.4g}<br>β=%{y:.4g}<br>loss=%{z:.5g}<br>"
+        "error=%{customdata[0]:.4f}<extra></extra>",
+    }
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -261,37 +267,13 @@ def surface_html(surface: Any, title: str | None = None) -> Any | None:
         column_widths=[0.45, 0.55],
         subplot_titles=("contour (centre θ at α = β = 0)", "3-D surface (drag to rotate)"),
     )
-    fig.add_trace(
-        go.Contour(
-            x=surface.alpha,
-            y=surface.beta,
-            z=loss.T,
-            customdata=custom,
-            colorscale="Viridis",
-            hovertemplate=hover,
-            colorbar={"title": "loss", "x": 0.43},
-        ),
-        row=1,
-        col=1,
-    )
+    fig.add_trace(go.Contour(**values, colorbar={"title": "loss", "x": 0.43}), row=1, col=1)
     fig.add_trace(
         go.Scatter(x=[0.0], y=[0.0], mode="markers", marker={"color": "red"}, name="θ"),
         row=1,
         col=1,
     )
-    fig.add_trace(
-        go.Surface(
-            x=surface.alpha,
-            y=surface.beta,
-            z=loss.T,
-            customdata=custom,
-            colorscale="Viridis",
-            hovertemplate=hover,
-            showscale=False,
-        ),
-        row=1,
-        col=2,
-    )
+    fig.add_trace(go.Surface(**values, showscale=False), row=1, col=2)
     fig.update_xaxes(title_text=_axis_name(surface, 0), row=1, col=1)
     fig.update_yaxes(title_text=_axis_name(surface, 1), row=1, col=1)
     fig.update_layout(
