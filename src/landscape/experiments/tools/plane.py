@@ -494,7 +494,10 @@ def draw(experiment: str, cfg: Config, summary: Summary) -> dict:
 
     html = surface_html(s0, title=f"{m} on the {d['kind']} plane through {name}")
     if html is not None:  # plotly installed: the interactive view (hover: α, β, loss, error)
-        out["surface"] = (html, "interactive view: contour and rotatable 3-D surface, hover for α, β, values")
+        out["surface"] = (
+            html,
+            "interactive view: contour and rotatable 3-D surface, hover for α, β, values",
+        )
     return out
 
 
