@@ -31,6 +31,18 @@ def _by_data(rows: Sequence[Mapping]) -> dict[str, list[Mapping]]:
     return out
 
 
+def _width_panels(rows: Sequence[Mapping]) -> tuple[Figure, list[tuple]]:
+    """One panel per data set: the figure and ``(ax, data name, its rows, their widths n)``."""
+    groups = _by_data(rows)
+    fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(groups)))
+    panels = [
+        (ax, name, rs, np.array([r["n"] for r in rs], float))
+        for ax, (name, rs) in zip(axes, groups.items(), strict=True)
+    ]
+    return fig, panels
+
+
 def _fit(ax, n: np.ndarray, y: np.ndarray, color: str, label: str) -> None:
     """Points, and the least-squares line of log y on log n labelled with its slope."""
     ok = (y > 0) & np.isfinite(y)
@@ -55,11 +67,8 @@ def kernel_vs_width(rows: Sequence[Mapping], samples: int) -> Figure:
             ``λ_min(K̄), θ1~N(0,1/n)``).
         samples: m.
     """
-    groups = _by_data(rows)
-    fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(groups)))
-    for ax, (name, rs) in zip(axes, groups.items(), strict=True):
-        n = np.array([r["n"] for r in rs], float)
+    fig, panels = _width_panels(rows)
+    for ax, name, rs, n in panels:
         _fit(ax, n, np.array([r["λ_min(K̄)"] for r in rs], float), "C0", "θ1 ~ N(0, 1/(d+1))")
         _fit(ax, n, np.array([r["λ_min(K̄), θ1~N(0,1/n)"] for r in rs]), "C1", "θ1 ~ N(0, 1/n)")
         ax.plot(n, n / samples, "--", color="gray", label="n/m")
@@ -109,11 +118,8 @@ def _colors(k: int) -> list:
 
 def movement_vs_width(rows: Sequence[Mapping]) -> Figure:
     """‖θ_T − θ_0‖/‖θ_0‖ and ‖K_T − K_0‖/‖K_0‖ against n (log–log), fitted slopes."""
-    groups = _by_data(rows)
-    fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(groups)))
-    for ax, (name, rs) in zip(axes, groups.items(), strict=True):
-        n = np.array([r["n"] for r in rs], float)
+    fig, panels = _width_panels(rows)
+    for ax, name, rs, n in panels:
         _fit(ax, n, np.array([r["‖θ_T−θ_0‖/‖θ_0‖"] for r in rs], float), "C0", "‖θ_T−θ_0‖/‖θ_0‖")
         _fit(ax, n, np.array([r["‖K_T−K_0‖/‖K_0‖"] for r in rs], float), "C3", "‖K_T−K_0‖/‖K_0‖")
         _log_log(ax)
