@@ -425,15 +425,19 @@ def _first_products(fm, c0, vs, layer, x):
 LOOP_WORK = 1 << 24
 
 
-def _points_params(c0: Params, vs: list[Params], coeffs: Tensor, names: Sequence[str]) -> Params:
-    """``θ + Σ_k c_k d_k`` for every row of ``coeffs (E, K)``: one ``addmm`` per tensor, so
-    each point's parameters are written once (not one pass per direction)."""
-    out = {}
-    for k in names:
-        base = c0[k].reshape(1, -1)
-        dirs = torch.stack([v[k].reshape(-1) for v in vs])  # (K, numel)
-        out[k] = torch.addmm(base, coeffs, dirs).view(coeffs.shape[0], *c0[k].shape)
-    return out
+def _stacked_directions(vs: list[Params], names: Sequence[str]) -> Params:
+    """Each tensor's ``K`` directions as one ``(K, numel)`` matrix (built once per grid)."""
+    return {k: torch.stack([v[k].reshape(-1) for v in vs]) for k in names}
+
+
+def _points_params(c0: Params, dirs: Params, coeffs: Tensor) -> Params:
+    """``θ + Σ_k c_k d_k`` for every row of ``coeffs (E, K)`` and every tensor of ``dirs``
+    (:func:`_stacked_directions`): one ``addmm`` per tensor, so each point's parameters are
+    written once (not one pass per direction)."""
+    return {
+        k: torch.addmm(c0[k].reshape(1, -1), coeffs, d).view(coeffs.shape[0], *c0[k].shape)
+        for k, d in dirs.items()
+    }
 
 
 def _batched(one: Callable, in_dims: tuple, vectorize: bool) -> Callable:
@@ -469,7 +473,8 @@ def _point_fn(
             return _metrics(fm, fm.forward(p, x), y)
 
         v = _batched(one, (0, None, None), vectorize)
-        return lambda coeffs, x, y, extra: v(_points_params(c0, vs, coeffs, fm.names), x, y)
+        dirs = _stacked_directions(vs, fm.names)
+        return lambda coeffs, x, y, extra: v(_points_params(c0, dirs, coeffs), x, y)
 
     name, module = layer
     prefix = f"{name}." if name else ""
@@ -490,7 +495,8 @@ def _point_fn(
         return _metrics(fm, functional_call(fac, full, (x,)), y)
 
     v = _batched(one, (0, 0, None, None, None, None), vectorize)
-    return lambda coeffs, x, y, extra: v(_points_params(c0, vs, coeffs, rest), coeffs, x, y, *extra)
+    dirs = _stacked_directions(vs, rest)
+    return lambda coeffs, x, y, extra: v(_points_params(c0, dirs, coeffs), coeffs, x, y, *extra)
 
 
 # ---------------------------------------------------------------- batch norm recomputed
