@@ -265,3 +265,19 @@ def test_member_chunk_validation(digits64):
         )
     with pytest.raises(LandscapeError, match="seeds"):
         train_ensemble(fm.loss, init, digits64.train, SGD(), 1, member_chunk=1, seeds=[1])
+
+
+def test_eval_every_keeps_the_rows_of_the_recorded_epochs(digits64):
+    fm = FunctionalModel(models.build(SPEC, dtype=torch.float64))
+    init = P.stack([models.init_params(SPEC, s, dtype=torch.float64) for s in range(2)])
+    kw = dict(epochs=7, eval_data=digits64.test, metrics=fm.metrics)
+    every = train_ensemble(fm.loss, init, digits64.train, SGD(lr=0.1), **kw)
+    thin = train_ensemble(fm.loss, init, digits64.train, SGD(lr=0.1), eval_every=3, **kw)
+    assert every.eval_epochs == list(range(8))
+    assert thin.eval_epochs == [0, 3, 6, 7]  # and the last epoch
+    for k in every.history:
+        torch.testing.assert_close(thin.history[k], every.history[k][[0, 3, 6, 7]])
+    for k in every.params:  # the training itself is unchanged
+        torch.testing.assert_close(thin.params[k], every.params[k], rtol=0, atol=0)
+    with pytest.raises(LandscapeError, match="eval_every"):
+        train_ensemble(fm.loss, init, digits64.train, SGD(), 1, eval_every=0)

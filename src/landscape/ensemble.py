@@ -67,11 +67,14 @@ class EnsembleResult:
     Attributes:
         params: final stacked parameters ``(E, ...)``; a diverged member keeps its last
             finite parameters.
-        history: per-epoch metrics, each a ``(epochs + 1, E)`` tensor (row 0 is before
-            training): ``train_loss`` and, with ``eval_data``, ``test_*`` for each metric.
+        history: per-epoch metrics, each a ``(len(eval_epochs), E)`` tensor — with the
+            default ``eval_every=1`` ``(epochs + 1, E)``, row 0 before training:
+            ``train_loss`` and, with ``eval_data``, ``test_*`` for each metric.
         diverged: ``(E,)`` bool, members frozen because they went non-finite.
         diverged_epoch: ``(E,)`` int, epoch of divergence (−1 if none).
         steps: optimiser steps taken.
+        eval_epochs: the epochs the rows of ``history`` were recorded after (0: before
+            training).
     """
 
     params: Params
@@ -79,6 +82,7 @@ class EnsembleResult:
     diverged: Tensor | None = None
     diverged_epoch: Tensor | None = None
     steps: int = 0
+    eval_epochs: list[int] = field(default_factory=list)
 
     def final(self, key: str) -> Tensor:
         """Last row of ``history[key]``: shape ``(E,)``."""
@@ -152,6 +156,7 @@ def train_ensemble(
     callback: Callable[[int, dict[str, Tensor]], None] | None = None,
     member_chunk: int | Literal["auto"] | None = "auto",
     memory_mb: float = CHUNK_MEMORY_MB,
+    eval_every: int = 1,
 ) -> EnsembleResult:
     """Train a stacked ensemble with minibatch (or full-batch) gradient steps.
 
@@ -173,7 +178,8 @@ def train_ensemble(
         eval_chunk: rows per chunk when evaluating dataset losses.
         track: evaluate the per-epoch metrics (set False to time the training alone;
             ``history`` is then empty).
-        callback: called after each epoch with ``(epoch, latest metrics)``.
+        callback: called after each epoch with ``(epoch, latest metrics)`` (an empty dict
+            after an epoch whose metrics were not evaluated).
         member_chunk: members trained together. Members are independent, so the ensemble
             may be trained a chunk at a time with the same result; a chunk whose
             activations, gradients and optimiser state stay near the cache runs its
@@ -184,6 +190,10 @@ def train_ensemble(
             ``None``: all members at once. A ``callback`` needs all members at once, so
             ``"auto"`` then trains them together.
         memory_mb: the working set per chunk under ``"auto"``.
+        eval_every: evaluate the metrics after every ``eval_every``-th epoch (and after the
+            last, and before the first); ``EnsembleResult.eval_epochs`` lists them. With
+            full-batch descent an epoch is one step, so this thins long step-by-step
+            trajectories.
 
     Returns:
         :class:`EnsembleResult`.
@@ -192,6 +202,8 @@ def train_ensemble(
         LandscapeError: bad sizes, seeds or chunk (see the messages).
     """
     e = _members(params)
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise LandscapeError(f"eval_every must be a positive integer, got {eval_every!r}")
     chunk = _member_chunk(loss, params, data, batch_size, member_chunk, memory_mb, callback)
     if chunk < e:
         seeds = list(range(e)) if seeds is None else [int(s) for s in seeds]
@@ -213,6 +225,7 @@ def train_ensemble(
                 eval_chunk=eval_chunk,
                 track=track,
                 member_chunk=None,
+                eval_every=eval_every,
             )
             for s in range(0, e, chunk)
         ]
@@ -222,6 +235,7 @@ def train_ensemble(
             diverged=torch.cat([r.diverged for r in parts]),
             diverged_epoch=torch.cat([r.diverged_epoch for r in parts]),
             steps=parts[0].steps,
+            eval_epochs=parts[0].eval_epochs,
         )
     x, y = data
     n = x.shape[0]
@@ -247,10 +261,12 @@ def train_ensemble(
     active = torch.ones(e, dtype=torch.bool, device=device)
     diverged_epoch = torch.full((e,), -1, dtype=torch.int64)
     history: dict[str, list[Tensor]] = {}
+    eval_epochs: list[int] = []
 
     def record(epoch: int) -> dict[str, Tensor]:
-        if not track:
+        if not track or (epoch % eval_every and epoch != epochs):
             return {}
+        eval_epochs.append(epoch)
         with torch.no_grad():
             row = {"train_loss": dataset_mean(eval_loss, params, (x, y), eval_chunk)}
             if eval_data is not None:
@@ -293,6 +309,7 @@ def train_ensemble(
         diverged=(~active).cpu(),
         diverged_epoch=diverged_epoch,
         steps=steps,
+        eval_epochs=eval_epochs,
     )
 
 

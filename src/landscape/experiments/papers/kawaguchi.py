@@ -46,7 +46,7 @@ from ...curvature import dense_hessian, loss_and_gradient
 from ...ensemble import train_ensemble
 from ...functional import FunctionalModel
 from ...models import MLPSpec, build, init_params
-from ...optim import SGD, Adam, masked_step
+from ...optim import SGD, Adam
 from ...overparam.kawaguchi import EXP_KEYS, KawaguchiLoss
 from ...params import stack
 from ...runtime.executor import torch_threads
@@ -143,18 +143,17 @@ def descend(
     epochs: int,
     record_every: int,
 ) -> dict[str, np.ndarray]:
-    """Full-batch descent of L̃ for a stacked ensemble, recorded every ``record_every`` steps.
+    """Full-batch descent of L̃ for a stacked ensemble (:func:`train_ensemble`, one step per
+    epoch), recorded every ``record_every`` steps.
 
     Returns arrays: ``steps`` (R,), and (R, E) ``modified`` (L̃), ``original`` (L(θ_t)),
     ``a``, ``b`` (first output), ``W`` (‖W‖), ``amplitude`` (max_i |a e^{W x_i + b}|); (E,)
     ``grad_a``, ``grad_theta`` (gradient norms at the start) and ``diverged``.
     """
     x, y = data
-    step = vmap(grad_and_value(kw), in_dims=(0, None))
 
     def metrics(p: dict, batch: tuple) -> dict:
         return {
-            "modified": kw(p, batch),
             "original": kw.original(p, batch),
             "a": p["exp.a"][0],
             "b": p["exp.b"][0],
@@ -162,39 +161,29 @@ def descend(
             "amplitude": kw.unit(p, batch[0]).abs().max(),
         }
 
-    measure = vmap(metrics, in_dims=(0, None))
-    params = {k: v.detach().clone() for k, v in starts.items()}
-    state = optimizer.init(params)
-    active = torch.ones(next(iter(params.values())).shape[0], dtype=torch.bool)
-    rows: list[dict] = []
-    steps: list[int] = []
-
-    def record(t: int) -> None:
-        with torch.no_grad():
-            rows.append({k: v.numpy().copy() for k, v in measure(params, (x, y)).items()})
-        steps.append(t)
-
-    record(0)
-    grad_a = grad_theta = None
-    for t in range(1, epochs + 1):
-        grads, values = step(params, (x, y))
-        if grad_a is None:
-            e = values.shape[0]
-            grad_a = np.asarray([_norm({"a": grads["exp.a"][i]}) for i in range(e)])
-            grad_theta = np.asarray(
-                [_norm({k: g[i] for k, g in grads.items() if k not in EXP_KEYS}) for i in range(e)]
-            )
-        moved = masked_step(optimizer, grads, state, params, active, values=values)
-        params, state, active = moved.params, moved.state, moved.active
-        if t % record_every == 0 or t == epochs:
-            record(t)
-    out = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    grads, _ = vmap(grad_and_value(kw), in_dims=(0, None))(starts, (x, y))
+    e = grads["exp.a"].shape[0]
+    res = train_ensemble(
+        kw,
+        starts,
+        (x, y),
+        optimizer,
+        epochs,
+        eval_data=(x, y),
+        metrics=metrics,
+        eval_chunk=None,  # one chunk: the amplitude is a maximum over the samples
+        eval_every=record_every,
+    )
+    h = {k.removeprefix("test_"): v.numpy() for k, v in res.history.items()}
     return {
-        "steps": np.asarray(steps),
-        **out,
-        "grad_a": grad_a,
-        "grad_theta": grad_theta,
-        "diverged": (~active).numpy(),
+        "steps": np.asarray(res.eval_epochs),
+        "modified": h.pop("train_loss"),
+        **h,
+        "grad_a": np.asarray([_norm({"a": grads["exp.a"][i]}) for i in range(e)]),
+        "grad_theta": np.asarray(
+            [_norm({k: g[i] for k, g in grads.items() if k not in EXP_KEYS}) for i in range(e)]
+        ),
+        "diverged": res.diverged.numpy(),
     }
 
 
