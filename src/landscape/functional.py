@@ -60,10 +60,11 @@ def _cross_entropy(output: Tensor, target: Tensor) -> Tensor:
 
     For ``(N, C)`` logits with few classes (``C ≤`` :data:`FAST_CE_CLASSES`) on the CPU,
     the log-softmax runs over a classes-first copy ``(C, N)``: PyTorch's CPU kernel for a
-    short last dimension handles one row at a time and was 4–20× slower (forward and
-    backward) than the same reduction across rows, which dominated batched (vmapped)
-    steps of small classifiers. Same value as ``F.cross_entropy`` to rounding; class
-    indices must lie in ``[0, C)`` (no ``ignore_index``).
+    short last dimension was 4× slower (forward and backward; 20× for the forward alone)
+    than the same reduction across rows — measured where it mattered: a 21×21 loss plane
+    of a 64-128-128-10 MLP on 32 samples went from 23 to 13 ms. Same value as
+    ``F.cross_entropy`` to rounding; class indices must lie in ``[0, C)`` (no
+    ``ignore_index``).
     """
     target = target.long()
     if (
