@@ -184,7 +184,7 @@ def train_ensemble(
             may be trained a chunk at a time with the same result; a chunk whose
             activations, gradients and optimiser state stay near the cache runs its
             memory-bound element-wise work (bias, ReLU and their backward passes) far
-            faster than one pass over all ``E`` (1.8× for 1000 nets 64→100→10 on a 2-core
+            faster than one pass over all ``E`` (1.5–1.8× for 1000 nets 64→100→10 on a 2-core
             CPU). ``"auto"`` (default): as many members as fit ``memory_mb``, from the bytes
             one member's backward pass saves (measured on one batch) and its parameters;
             ``None``: all members at once. A ``callback`` needs all members at once, so
