@@ -40,7 +40,7 @@ bench: $(STAMP)
 	# the peers measured: PyHessian (hessian_bench.py), loss-landscapes (surface_bench.py)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps pyhessian loss-landscapes==3.0.6
 	@echo "== machine: $$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | xargs), $$(nproc) cores"
-	@$(BIN)/python -c "import sys; sys.path.insert(0, 'bench'); from _common import machine, matmul_gflops; print('==', machine(), f'float32 matmul {matmul_gflops():.0f} GFLOP/s')"
+	@$(BIN)/python -c "import sys; sys.path.insert(0, 'bench'); from _common import machine, matmul_rates; print('==', machine(), 'float32 matmul', ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in matmul_rates().items()))"
 	for f in bench/*_bench.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 docs: $(STAMP)

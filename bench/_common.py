@@ -23,20 +23,40 @@ def timeit(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float:
 
 
 def matmul_gflops(
-    n: int = 2048, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+    n: int = 2048,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+    backend: str = "blas",
 ) -> float:
-    """This machine's dense matmul rate (GFLOP/s) for an n×n @ n×n product (best of 5)."""
+    """This machine's dense matmul rate (GFLOP/s) for an n×n @ n×n product (best of 5).
+
+    ``backend="blas"`` is ``torch.mm`` (MKL on a CPU); ``"onednn"`` is oneDNN's product
+    (:func:`landscape.kernels.linear`), float32 on a CPU only.
+    """
+    from landscape import kernels
+
     a = torch.randn(n, n, dtype=dtype, device=device)
     b = torch.randn(n, n, dtype=dtype, device=device)
     cuda = torch.device(device).type == "cuda"
 
     def run() -> None:
-        a @ b
+        kernels.linear(a, b, backend)
         if cuda:
             torch.cuda.synchronize()
 
     t = timeit(run, repeat=5, warmup=2)
     return 2 * n**3 / t / 1e9
+
+
+def matmul_rates(device: str | torch.device = "cpu") -> dict[str, float]:
+    """Float32 matmul rates (GFLOP/s) of every backend this machine has: ``blas`` and, on a
+    CPU whose PyTorch build has it, ``onednn``."""
+    from landscape import kernels
+
+    rates = {"blas": matmul_gflops(device=device)}
+    if torch.device(device).type == "cpu" and kernels.onednn_available():
+        rates["onednn"] = matmul_gflops(device=device, backend="onednn")
+    return rates
 
 
 def machine() -> str:

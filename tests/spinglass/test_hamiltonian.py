@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 
 import pytest
 import torch
 
-from landscape import LandscapeError
+from landscape import LandscapeError, kernels
 from landscape import spinglass as sg
 
 F64 = torch.float64
@@ -195,12 +196,15 @@ def test_batch_equals_loop_and_chunking_does_not_change_results(H):
 
 @pytest.mark.parametrize("H", [3, 4])
 @pytest.mark.parametrize("block_elements", [1, 200, 10**9])
-def test_blocked_contraction_equals_the_brute_force_sum(H, block_elements):
+@pytest.mark.parametrize("half_rows", [False, True])
+def test_blocked_contraction_equals_the_brute_force_sum(H, block_elements, half_rows):
     """The gradient formed a few leading indices at a time (cache-sized blocks) equals the
-    brute-force sum ``H s Σ J^s_{i…k} w_i ⋯ w_j`` for every block size, in float64."""
+    brute-force sum ``H s Σ J^s_{i…k} w_i ⋯ w_j`` for every block size, in float64, from
+    every row and from the rows ``j ≤ k`` only."""
     n = 7
     glass = sg.SpinGlass.random(n, H, seed=3, dtype=F64)
     glass.block_elements = block_elements
+    glass.half_rows = half_rows
     w = sg.random_sphere(12, n, seed=4, dtype=F64)
     letters = "abcdefgh"[:H]
     rows = ",".join(f"r{c}" for c in letters[:-1])
@@ -211,6 +215,51 @@ def test_blocked_contraction_equals_the_brute_force_sum(H, block_elements):
     block = glass.contraction_block(12)
     assert 1 <= block <= n
     assert block == (n if block_elements == 10**9 else block)
+
+
+@pytest.mark.parametrize("H, n", [(3, 23), (4, 9), (5, 6)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_half_rows_contraction_equals_the_brute_force_sum(H, n, seed):
+    """Only the rows ``w_j w_k ⋯`` with ``j ≤ k``, weighted 2 off the diagonal: the same
+    gradient as the brute-force einsum over every index (float64), for one chunk, for
+    several chunks, and as the full-rows product."""
+    glass = sg.SpinGlass.random(n, H, seed=seed, dtype=F64)
+    w = sg.random_sphere(19, n, seed=seed + 10, dtype=F64)
+    letters = "abcdefgh"[:H]
+    rows = ",".join(f"r{c}" for c in letters[:-1])
+    brute = torch.einsum(f"{letters},{rows}->r{letters[-1]}", glass.couplings, *[w] * (H - 1))
+    expected = brute * (glass.scale * H)
+    torch.testing.assert_close(glass.gradient(w), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(glass.gradient(w, chunk=8), expected, rtol=1e-12, atol=1e-12)
+    blocks, _ = glass._half_blocks(H - 1, "blas")
+    assert blocks[0][0] == 0 and blocks[-1][1] == n  # the blocks tile [0, Λ)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
+    pairs = sum((j1 - j0) * (n - j0) for j0, j1 in blocks)
+    assert n * (n + 1) / 2 <= pairs <= 1.25 * n * (n + 1) / 2  # about half of the Λ² rows
+    glass.half_rows = False
+    torch.testing.assert_close(glass.gradient(w), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("matmul", ["blas", "onednn"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_half_rows_on_every_backend_match_float64(matmul, seed):
+    """The float32 half-rows gradient on the BLAS and on oneDNN (prepacked couplings),
+    for batch sizes on both sides of the prepacking hint, is float64's to float32 rounding;
+    the glass pickles without its packed cache."""
+    if matmul == "onednn" and not kernels.onednn_available():
+        pytest.skip("this PyTorch build has no oneDNN float32 product")
+    n = 60
+    glass = sg.SpinGlass.random(n, 3, seed=seed)
+    glass.matmul = matmul
+    g64 = sg.SpinGlass(glass.couplings.double(), symmetric=True)
+    for r in (9, 37, 1100):
+        w = sg.random_sphere(r, n, seed=seed + r)
+        expected = g64.gradient(w.double())
+        err = (glass.gradient(w).double() - expected).abs().max() / expected.abs().max()
+        assert err < 5e-6, (r, float(err))
+    assert ("_half_cache" in glass.__dict__) and "_half_cache" not in pickle.loads(
+        pickle.dumps(glass)
+    ).__dict__
 
 
 def test_contraction_block_keeps_the_row_block_in_cache_and_the_inner_dimension_long():

@@ -25,7 +25,9 @@ Only the symmetric part of ``J`` enters ``L``, so :class:`SpinGlass` stores
 Every contraction is one matrix–matrix product for a whole batch of replicas: the rows of
 ``X = w^{⊗m}`` (``(R, Λ^m)``) times ``J^s`` reshaped to ``(Λ^m, Λ^{H-m})``. ``J^s`` is read
 once per step for all replicas (once per chunk of replicas that bounds ``X``), never once
-per replica.
+per replica. The gradient of a batch on a CPU uses only the rows ``w_j w_k ⋯`` with
+``j ≤ k`` (``J^s`` is symmetric: half the arithmetic, :attr:`SpinGlass.half_rows`), on the
+faster of the BLAS and oneDNN (:mod:`landscape.kernels`).
 
 On the sphere of radius ``√Λ`` (more generally, of radius ``‖w‖``) with tangent projection
 ``P = I − w wᵀ/‖w‖²``, the Riemannian gradient and Hessian are (Absil, Mahony & Sepulchre
@@ -56,6 +58,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import kernels
 from .._errors import LandscapeError, check_choice
 from .._validate import check_int, check_positive
 from ..curvature.index import INDEX_RTOL, count_negative
@@ -83,6 +86,10 @@ _CHUNK_ELEMENTS = 2**26
 _BLOCK_ELEMENTS = 2**19
 #: batches smaller than this are contracted one index at a time (see ``_contract``)
 _SMALL_BATCH = 8
+#: inner dimension aimed at by one block of the half-rows product (``_contract_half``)
+_HALF_BLOCK_INNER = 512
+#: the typical replicas per half-rows product, a hint for the couplings' prepacked layout
+_HALF_ROWS_HINT = 1024
 
 
 def _check_order(n_spins: int, H: int) -> None:
@@ -285,6 +292,12 @@ class SpinGlass:
     #: floats per block of ``w^{⊗m}`` rows (``None``: chosen from the device, see
     #: :meth:`contraction_block`); never changes results beyond float rounding
     block_elements: int | None = None
+    #: the gradient's contraction on a CPU uses only the rows ``w_j w_k ⋯`` with ``j ≤ k``
+    #: (:meth:`_contract_half`, half the arithmetic); ``False`` forms every row instead
+    half_rows: bool = True
+    #: matrix-product backend of the half-rows contraction (:func:`landscape.kernels.backend`:
+    #: ``None`` reads ``LANDSCAPE_MATMUL``, else ``"auto"``, ``"blas"`` or ``"onednn"``)
+    matmul: str | None = None
 
     def __init__(self, J: Tensor, *, symmetric: bool = False) -> None:
         """Wrap a coupling tensor.
@@ -384,6 +397,81 @@ class SpinGlass:
         b = max(b, -(-512 // inner))  # a long enough inner dimension
         return int(min(n, max(1, b)))
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_half_cache", None)  # rebuilt on use; never shipped to other processes
+        return state
+
+    def _half_blocks(self, m: int, which: str) -> tuple[list[tuple[int, int]], list[Tensor]]:
+        """Blocks ``[j0, j1)`` of the first row index and their packed couplings (cached).
+
+        For ``m = H − 1`` and ``J^s`` symmetric in its first two row indices ``(j, k)``,
+        ``Σ_{j,k} J_{i j k …} w_j w_k ⋯ = Σ_{j ≤ k} c_{jk} J_{i j k …} w_j w_k ⋯`` with
+        ``c = 2`` for ``j < k`` and ``c = 1`` for ``j = k``. Block ``[j0, j1)`` holds the rows
+        ``j ∈ [j0, j1)``, ``k ∈ [j0, Λ)`` (the few pairs ``k < j`` inside the block get
+        ``c = 0``); its couplings are one ``(Λ, (j1−j0)(Λ−j0)Λ^{m−2})`` matrix in the layout
+        of a ``linear`` weight (:func:`landscape.kernels.prepack` for backend ``which``).
+        Together the blocks hold about half of ``J^s``.
+        """
+        cache = self.__dict__.setdefault("_half_cache", {})
+        if (m, which) in cache:
+            return cache[m, which]
+        n = self.n_spins
+        inner = n ** (m - 2)
+        J4 = self.couplings.reshape(n, n, n, inner)  # (i, j, k, rest): J^s is symmetric
+        blocks: list[tuple[int, int]] = []
+        weights: list[Tensor] = []
+        j0 = 0
+        while j0 < n:
+            tail = n - j0
+            # a long enough inner dimension, and few wasted pairs (k < j) inside the block
+            s = max(1, min(_HALF_BLOCK_INNER // (tail * inner), tail // 8))
+            j1 = min(n, j0 + s)
+            j = torch.arange(j0, j1, device=self.device)[:, None]
+            k = torch.arange(j0, n, device=self.device)[None, :]
+            factor = ((k > j).to(self.dtype) * 2 + (k == j).to(self.dtype))[..., None]
+            block = (J4[:, j0:j1, j0:, :] * factor).reshape(n, -1)
+            blocks.append((j0, j1))
+            weights.append(kernels.prepack(block, which, _HALF_ROWS_HINT))
+            j0 = j1
+        cache[m, which] = (blocks, weights)
+        return cache[m, which]
+
+    def _contract_half(self, w: Tensor, m: int, chunk: int | None) -> Tensor:
+        """``J^s[w^m]`` for ``m = H − 1 ≥ 2`` from the rows with ``j ≤ k`` only, ``(R, Λ)``.
+
+        Half the arithmetic of :meth:`_contract`'s full rows, and half the couplings read.
+        For each block of :meth:`_half_blocks`, the rows ``w_j w_k ⋯`` of a chunk of replicas
+        (``(R_c, K_b)``, ``K_b ≈ 512``: in cache) times the block's packed couplings,
+        accumulated. The products run on :func:`landscape.kernels.backend` (oneDNN where it is
+        faster than the BLAS, as on AMD CPUs with AVX-512, with the couplings prepacked in its
+        layout); the accumulation is in blocks of ``K_b`` terms as in the full-rows product,
+        so the rounding is the same.
+        """
+        n, r = self.n_spins, w.shape[0]
+        which = kernels.backend(self.device, self.dtype, self.matmul)
+        blocks, weights = self._half_blocks(m, which)
+        step = self._chunk(m, chunk)
+        if chunk is None:  # a block of rows, (R_c, K_b), stays in cache
+            widest = max((j1 - j0) * (n - j0) for j0, j1 in blocks) * n ** (m - 2)
+            step = min(step, max(_SMALL_BATCH, _BLOCK_ELEMENTS // widest))
+        parts = []
+        for start in range(0, r, step):
+            wc = w[start : start + step]
+            rc = wc.shape[0]
+            rest = None  # w^{⊗(m−2)} of the chunk, (R_c, Λ^{m−2})
+            for _ in range(m - 2):
+                rest = wc if rest is None else (rest[:, :, None] * wc[:, None, :]).reshape(rc, -1)
+            out: Tensor | None = None
+            for (j0, j1), weight in zip(blocks, weights, strict=True):
+                rows = (wc[:, j0:j1, None] * wc[:, None, j0:]).reshape(rc, -1)
+                if rest is not None:
+                    rows = (rows[:, :, None] * rest[:, None, :]).reshape(rc, -1)
+                prod = kernels.linear(rows, weight, which)
+                out = prod if out is None else out.add_(prod)
+            parts.append(out)
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
     def _contract(self, w: Tensor, m: int, chunk: int | None = None) -> Tensor:
         """``J^s[w^m]`` for every row of ``w`` (``(R, Λ)``): shape ``(R, Λ^{H−m})``.
 
@@ -406,6 +494,8 @@ class SpinGlass:
             for j in range(1, m):
                 out = (w[:, None, :] @ out.reshape(r, n, n ** (self.H - 1 - j)))[:, 0]
             return out
+        if m == self.H - 1 and m >= 2 and self.half_rows and self.device.type == "cpu":
+            return self._contract_half(w, m, chunk)
         mat = self.couplings.reshape(n**m, n ** (self.H - m))
         step = self._chunk(m, chunk)
         inner = n ** (m - 1)
