@@ -44,24 +44,31 @@ def _loop(model, centre, vecs, alphas, betas, batch):
 @pytest.mark.parametrize("make", [make_mlp, make_cnn_bn], ids=["mlp", "cnn-bn"])
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("factored", [True, False])
-def test_plane_equals_a_point_by_point_loop_float64(make, seed, factored):
+@pytest.mark.parametrize("expand", ["auto", False])
+def test_plane_equals_a_point_by_point_loop_float64(make, seed, factored, expand):
     model = make(seed)
     fm = FunctionalModel(model)
     p = fm.params()
     d = random_directions(p, 2, seed=seed)
     batch = make_data(50, seed)
     alphas, betas = np.linspace(-1, 1, 4), np.array([-0.5, 0.0, 0.7])
+    kw = dict(factored=factored, expand=expand)
+    # the MLP with its first layer factored goes expanded (every layer); the CNN never
+    method = "expanded" if (make is make_mlp and factored and expand) else "vmapped"
     # small chunks and a tiny memory budget: several data chunks, one point per pass
-    s = plane(model, p, d, batch, alphas, betas, factored=factored, chunk_size=17, memory_mb=0.001)
+    s = plane(model, p, d, batch, alphas, betas, chunk_size=17, memory_mb=0.001, **kw)
     assert s.meta["factored"] is factored and s.meta["points_per_pass"] == 1
+    assert s.meta["method"] == method
     ref, err = _loop(model, p, d.vectors, alphas, betas, batch)
     np.testing.assert_allclose(s.loss, ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(s.error, err, atol=1e-12)
-    big = plane(model, p, d, batch, alphas, betas, factored=factored)
+    big = plane(model, p, d, batch, alphas, betas, **kw)
     assert big.meta["points_per_pass"] == 12
     np.testing.assert_allclose(big.loss, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(big.error, err, atol=1e-12)
     # the points of a pass one after another (what 'auto' picks for large points)
-    looped = plane(model, p, d, batch, alphas, betas, factored=factored, vmap_points=False)
+    looped = plane(model, p, d, batch, alphas, betas, vmap_points=False, **kw)
+    assert looped.meta["method"] == "looped"
     np.testing.assert_allclose(looped.loss, ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(looped.error, err, atol=1e-12)
 
@@ -91,13 +98,16 @@ def test_vmap_points_auto_and_its_validation():
     c = np.array([[0.0, 0.0], [0.5, -0.5]])
     n_params = sum(v.numel() for v in p.values())
     small = make_data(10, 0)
-    assert evaluate_coefficients(model, p, d.vectors, c, small)["vmapped"] is True
+    # small points of a chain of Linear layers: expanded; not a chain (or refused): vmapped
+    assert evaluate_coefficients(model, p, d.vectors, c, small)["method"] == "expanded"
+    assert evaluate_coefficients(model, p, d.vectors, c, small, expand=False)["vmapped"] is True
     rows = LOOP_WORK // n_params + 1  # a point's work above the threshold: looped
     big = make_data(rows, 1)
     res = evaluate_coefficients(model, p, d.vectors, c, big, chunk_size=None)
-    assert res["vmapped"] is False
-    ref = evaluate_coefficients(model, p, d.vectors, c, big, chunk_size=None, vmap_points=True)
-    np.testing.assert_allclose(res["loss"], ref["loss"], rtol=1e-5)
+    assert res["vmapped"] is False and res["method"] == "looped"
+    for kw in ({"vmap_points": True}, {"vmap_points": True, "expand": False}):
+        ref = evaluate_coefficients(model, p, d.vectors, c, big, chunk_size=None, **kw)
+        np.testing.assert_allclose(res["loss"], ref["loss"], rtol=1e-5)
     with pytest.raises(LandscapeError, match="vmap_points"):
         evaluate_coefficients(model, p, d.vectors, c, small, vmap_points="yes")
 
