@@ -58,14 +58,28 @@ def test_backend_choice_env_override_and_errors(monkeypatch):
             kernels.backend("cpu", torch.float32, "onednn")
 
 
-def test_auto_keeps_the_faster_backend_of_its_trial(monkeypatch):
-    """``auto`` times both products once and keeps oneDNN only when it is clearly faster."""
-    kernels._cpu_float32_choice.cache_clear()
-    times = {"blas": 1.0, "onednn": 0.5}
-    calls = iter([times["blas"], times["onednn"]])
-    monkeypatch.setattr(kernels, "_best_time", lambda fn, repeats=5: next(calls))
+def test_auto_is_onednn_exactly_on_avx512_cpus_that_are_not_intels(monkeypatch):
+    """The choice depends on the machine only (never on a timing): oneDNN where MKL would run
+    its AVX2 kernels on an AVX-512 CPU, the BLAS elsewhere."""
     monkeypatch.setattr(kernels, "onednn_available", lambda: True)
-    assert kernels._cpu_float32_choice(99) == "onednn"
-    calls = iter([1.0, 0.95])  # within the margin: the BLAS stays
-    assert kernels._cpu_float32_choice(98) == "blas"
+    cases = [
+        ("AuthenticAMD", "AVX512", "onednn"),
+        ("AuthenticAMD", "AVX2", "blas"),
+        ("GenuineIntel", "AVX512", "blas"),
+        ("", "AVX512", "blas"),
+    ]
+    for vendor, capability, expected in cases:
+        kernels._cpu_float32_choice.cache_clear()
+        monkeypatch.setattr(kernels, "cpu_vendor", lambda v=vendor: v)
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert kernels._cpu_float32_choice() == expected, (vendor, capability)
     kernels._cpu_float32_choice.cache_clear()
+    monkeypatch.setattr(kernels, "onednn_available", lambda: False)
+    assert kernels._cpu_float32_choice() == "blas"
+    kernels._cpu_float32_choice.cache_clear()
+
+
+def test_measure_reports_a_rate_for_every_backend_here():
+    rates = kernels.measure(m=64, k=64, n=64, repeats=1)
+    assert set(rates) == ({"blas", "onednn"} if kernels.onednn_available() else {"blas"})
+    assert all(r > 0 for r in rates.values())

@@ -8,16 +8,20 @@ CPU's instruction set. Measured on a 2-core AMD EPYC (Zen 5) with AVX-512: ``tor
 are about equal.
 
 :func:`linear` computes ``x @ wᵀ`` (the layout of ``torch.nn.functional.linear``) with the
-backend :func:`backend` chose for the device and dtype: on a CPU in float32, the faster of
-the two on a short timed trial (once per process, a few milliseconds), else the BLAS. The
-environment variable ``LANDSCAPE_MATMUL`` (``auto`` — the default —, ``blas`` or ``onednn``)
-overrides the choice. Both backends agree to float32 rounding (they sum in different orders).
+backend :func:`backend` chose for the device and dtype: on a CPU in float32, oneDNN where
+PyTorch runs AVX-512 kernels on a CPU that is not Intel's (the case above), else the BLAS.
+The choice depends on the machine only, never on a timing, so the same machine always gives
+the same numbers (a resumed sweep, another process). The environment variable
+``LANDSCAPE_MATMUL`` (``auto`` — the default —, ``blas`` or ``onednn``) overrides it;
+:func:`measure` times both on this machine. Both backends agree to float32 rounding (they
+sum in different orders).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import platform
 import time
 
 import torch
@@ -25,12 +29,10 @@ from torch import Tensor
 
 from ._errors import LandscapeError
 
-__all__ = ["BACKENDS", "backend", "linear", "onednn_available", "prepack"]
+__all__ = ["BACKENDS", "backend", "cpu_vendor", "linear", "measure", "onednn_available", "prepack"]
 
 #: the values of ``LANDSCAPE_MATMUL`` (and of the ``backend`` arguments that take one)
 BACKENDS: tuple[str, ...] = ("auto", "blas", "onednn")
-#: oneDNN is chosen by ``auto`` only when it is at least this much faster on the trial
-_MARGIN = 1.15
 
 
 @functools.cache
@@ -51,7 +53,7 @@ def _onednn(x: Tensor, w: Tensor) -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
 
 
-def _best_time(fn, repeats: int = 5) -> float:
+def _best_time(fn, repeats: int) -> float:
     fn()
     best = float("inf")
     for _ in range(repeats):
@@ -61,17 +63,38 @@ def _best_time(fn, repeats: int = 5) -> float:
     return best
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor string (``GenuineIntel``, ``AuthenticAMD``, …; ``""`` if unknown)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "GenuineIntel" if "intel" in platform.processor().lower() else ""
+
+
 @functools.cache
-def _cpu_float32_choice(threads: int) -> str:
-    """Time both backends on a ``1024 × 512 · 512 × 256`` product; keep the faster."""
+def _cpu_float32_choice() -> str:
+    """``onednn`` where MKL would run AVX2 kernels on an AVX-512 CPU (one not Intel's)."""
     if not onednn_available():
         return "blas"
+    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return "onednn" if avx512 and cpu_vendor() not in ("GenuineIntel", "") else "blas"
+
+
+def measure(m: int = 1024, k: int = 512, n: int = 256, repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of a float32 ``(m, k) · (k, n)`` product on each backend this machine has
+    (best of ``repeats``): to check :func:`backend`'s choice here."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1024, 512, generator=gen)
-    w = torch.randn(256, 512, generator=gen)
-    t_blas = _best_time(lambda: torch.mm(x, w.t()))
-    t_dnn = _best_time(lambda: _onednn(x, w))
-    return "onednn" if t_dnn * _MARGIN < t_blas else "blas"
+    x = torch.randn(m, k, generator=gen)
+    w = torch.randn(n, k, generator=gen)
+    names = ["blas", "onednn"] if onednn_available() else ["blas"]
+    return {
+        name: 2 * m * k * n / _best_time(lambda name=name: linear(x, w, name), repeats) / 1e9
+        for name in names
+    }
 
 
 def _check_backend(name: str, value: str) -> str:
@@ -109,7 +132,7 @@ def backend(device: torch.device | str, dtype: torch.dtype, choice: str | None =
                 "float32 product; use 'blas' or 'auto'"
             )
         return "onednn"
-    return _cpu_float32_choice(torch.get_num_threads())
+    return _cpu_float32_choice()
 
 
 def prepack(w: Tensor, which: str, rows: int) -> Tensor:

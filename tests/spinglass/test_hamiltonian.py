@@ -194,6 +194,15 @@ def test_batch_equals_loop_and_chunking_does_not_change_results(H):
     )
 
 
+def _brute_gradient(glass, w):
+    """``H s Σ J^s_{i…k} w_i ⋯ w_j``: one einsum over every index."""
+    H = glass.H
+    letters = "abcdefgh"[:H]
+    rows = ",".join(f"r{c}" for c in letters[:-1])
+    brute = torch.einsum(f"{letters},{rows}->r{letters[-1]}", glass.couplings, *[w] * (H - 1))
+    return brute * (glass.scale * H)
+
+
 @pytest.mark.parametrize("H", [3, 4])
 @pytest.mark.parametrize("block_elements", [1, 200, 10**9])
 @pytest.mark.parametrize("half_rows", [False, True])
@@ -206,10 +215,7 @@ def test_blocked_contraction_equals_the_brute_force_sum(H, block_elements, half_
     glass.block_elements = block_elements
     glass.half_rows = half_rows
     w = sg.random_sphere(12, n, seed=4, dtype=F64)
-    letters = "abcdefgh"[:H]
-    rows = ",".join(f"r{c}" for c in letters[:-1])
-    brute = torch.einsum(f"{letters},{rows}->r{letters[-1]}", glass.couplings, *[w] * (H - 1))
-    expected = brute * (glass.scale * H)
+    expected = _brute_gradient(glass, w)
     torch.testing.assert_close(glass.gradient(w), expected, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(glass.gradient(w, chunk=5), expected, rtol=1e-12, atol=1e-12)
     block = glass.contraction_block(12)
@@ -224,11 +230,9 @@ def test_half_rows_contraction_equals_the_brute_force_sum(H, n, seed):
     gradient as the brute-force einsum over every index (float64), for one chunk, for
     several chunks, and as the full-rows product."""
     glass = sg.SpinGlass.random(n, H, seed=seed, dtype=F64)
+    glass.half_rows = True  # "auto" keeps the full rows at this small Λ
     w = sg.random_sphere(19, n, seed=seed + 10, dtype=F64)
-    letters = "abcdefgh"[:H]
-    rows = ",".join(f"r{c}" for c in letters[:-1])
-    brute = torch.einsum(f"{letters},{rows}->r{letters[-1]}", glass.couplings, *[w] * (H - 1))
-    expected = brute * (glass.scale * H)
+    expected = _brute_gradient(glass, w)
     torch.testing.assert_close(glass.gradient(w), expected, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(glass.gradient(w, chunk=8), expected, rtol=1e-12, atol=1e-12)
     blocks, _ = glass._half_blocks(H - 1, "blas")
@@ -251,6 +255,7 @@ def test_float32_half_rows_on_every_backend_match_float64(matmul, seed):
     n = 60
     glass = sg.SpinGlass.random(n, 3, seed=seed)
     glass.matmul = matmul
+    glass.half_rows = True
     g64 = sg.SpinGlass(glass.couplings.double(), symmetric=True)
     for r in (9, 37, 1100):
         w = sg.random_sphere(r, n, seed=seed + r)
@@ -260,6 +265,29 @@ def test_float32_half_rows_on_every_backend_match_float64(matmul, seed):
     assert ("_half_cache" in glass.__dict__) and "_half_cache" not in pickle.loads(
         pickle.dumps(glass)
     ).__dict__
+
+
+def test_half_rows_auto_where_the_full_rows_are_large():
+    """``"auto"``: the half rows for batches with ``R · Λ^{H−1} ≥ 2^22``, on a CPU; a single
+    replica keeps its matrix–vector path; ``False`` never."""
+    glass = sg.SpinGlass.random(64, 3, seed=0)
+    for r, used in ((1023, False), (1024, True)):
+        glass.__dict__.pop("_half_cache", None)
+        glass.gradient(sg.random_sphere(r, 64, seed=1))
+        assert ("_half_cache" in glass.__dict__) is used, r
+    glass = sg.SpinGlass.random(16, 4, seed=0)  # Λ^{H−1} = 4096
+    glass.gradient(sg.random_sphere(1024, 16, seed=1))
+    assert "_half_cache" in glass.__dict__
+    glass = sg.SpinGlass.random(64, 3, seed=0)
+    glass.half_rows = True
+    glass.gradient(sg.random_sphere(1, 64, seed=1))
+    assert "_half_cache" not in glass.__dict__
+    glass.gradient(sg.random_sphere(8, 64, seed=1))
+    assert "_half_cache" in glass.__dict__
+    glass = sg.SpinGlass.random(64, 3, seed=0)
+    glass.half_rows = False
+    glass.gradient(sg.random_sphere(2048, 64, seed=1))
+    assert "_half_cache" not in glass.__dict__
 
 
 def test_contraction_block_keeps_the_row_block_in_cache_and_the_inner_dimension_long():

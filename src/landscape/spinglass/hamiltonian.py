@@ -87,9 +87,13 @@ _BLOCK_ELEMENTS = 2**19
 #: batches smaller than this are contracted one index at a time (see ``_contract``)
 _SMALL_BATCH = 8
 #: inner dimension aimed at by one block of the half-rows product (``_contract_half``)
-_HALF_BLOCK_INNER = 512
+_HALF_BLOCK_INNER = 1024
+#: ``half_rows="auto"`` uses the half rows where a batch's full rows ``R·Λ^{H−1}`` are this many
+_HALF_MIN_WORK = 2**22
 #: the typical replicas per half-rows product, a hint for the couplings' prepacked layout
 _HALF_ROWS_HINT = 1024
+#: on oneDNN, the replicas of one half-rows product are a multiple of this (zero rows pad)
+_ONEDNN_ROWS = 128
 
 
 def _check_order(n_spins: int, H: int) -> None:
@@ -293,8 +297,11 @@ class SpinGlass:
     #: :meth:`contraction_block`); never changes results beyond float rounding
     block_elements: int | None = None
     #: the gradient's contraction on a CPU uses only the rows ``w_j w_k ⋯`` with ``j ≤ k``
-    #: (:meth:`_contract_half`, half the arithmetic); ``False`` forms every row instead
-    half_rows: bool = True
+    #: (:meth:`_contract_half`, half the arithmetic): ``"auto"`` for batches whose full rows
+    #: are large (``R · Λ^{H−1} ≥ 2^22``, e.g. ``R ≥ 68`` at ``Λ = 250``, ``H = 3``: below,
+    #: its more numerous small products cost more than the arithmetic saved), ``True``
+    #: always (batches of 8 or more), ``False`` never
+    half_rows: bool | str = "auto"
     #: matrix-product backend of the half-rows contraction (:func:`landscape.kernels.backend`:
     #: ``None`` reads ``LANDSCAPE_MATMUL``, else ``"auto"``, ``"blas"`` or ``"onednn"``)
     matmul: str | None = None
@@ -402,6 +409,11 @@ class SpinGlass:
         state.pop("_half_cache", None)  # rebuilt on use; never shipped to other processes
         return state
 
+    def _use_half_rows(self, m: int, replicas: int) -> bool:
+        if self.device.type != "cpu" or self.half_rows is False:
+            return False
+        return self.half_rows is True or replicas * self.n_spins**m >= _HALF_MIN_WORK
+
     def _half_blocks(self, m: int, which: str) -> tuple[list[tuple[int, int]], list[Tensor]]:
         """Blocks ``[j0, j1)`` of the first row index and their packed couplings (cached).
 
@@ -442,11 +454,11 @@ class SpinGlass:
 
         Half the arithmetic of :meth:`_contract`'s full rows, and half the couplings read.
         For each block of :meth:`_half_blocks`, the rows ``w_j w_k ⋯`` of a chunk of replicas
-        (``(R_c, K_b)``, ``K_b ≈ 512``: in cache) times the block's packed couplings,
-        accumulated. The products run on :func:`landscape.kernels.backend` (oneDNN where it is
-        faster than the BLAS, as on AMD CPUs with AVX-512, with the couplings prepacked in its
+        (``(R_c, K_b)``, ``K_b ≈ 1024``, ``R_c ≤ 512``: in cache) times the block's packed
+        couplings, accumulated. The products run on :func:`landscape.kernels.backend`
+        (oneDNN on AVX-512 CPUs that are not Intel's, with the couplings prepacked in its
         layout); the accumulation is in blocks of ``K_b`` terms as in the full-rows product,
-        so the rounding is the same.
+        so the rounding is of the same order.
         """
         n, r = self.n_spins, w.shape[0]
         which = kernels.backend(self.device, self.dtype, self.matmul)
@@ -455,21 +467,32 @@ class SpinGlass:
         if chunk is None:  # a block of rows, (R_c, K_b), stays in cache
             widest = max((j1 - j0) * (n - j0) for j0, j1 in blocks) * n ** (m - 2)
             step = min(step, max(_SMALL_BATCH, _BLOCK_ELEMENTS // widest))
+        if which == "onednn":  # whole multiples of the row bucket per product (see below)
+            step = max(_ONEDNN_ROWS, step // _ONEDNN_ROWS * _ONEDNN_ROWS)
         parts = []
         for start in range(0, r, step):
             wc = w[start : start + step]
             rc = wc.shape[0]
+            if which == "onednn" and rc % _ONEDNN_ROWS:
+                # oneDNN compiles a kernel per shape (~0.6 ms each): with the active replicas
+                # shrinking every step, fresh row counts would compile one per block and
+                # step. Zero rows pad the chunk to a multiple of the bucket instead.
+                pad = _ONEDNN_ROWS - rc % _ONEDNN_ROWS
+                wc = torch.cat([wc, wc.new_zeros(pad, n)])
+            rows_c = wc.shape[0]
             rest = None  # w^{⊗(m−2)} of the chunk, (R_c, Λ^{m−2})
             for _ in range(m - 2):
-                rest = wc if rest is None else (rest[:, :, None] * wc[:, None, :]).reshape(rc, -1)
+                rest = (
+                    wc if rest is None else (rest[:, :, None] * wc[:, None, :]).reshape(rows_c, -1)
+                )
             out: Tensor | None = None
             for (j0, j1), weight in zip(blocks, weights, strict=True):
-                rows = (wc[:, j0:j1, None] * wc[:, None, j0:]).reshape(rc, -1)
+                rows = (wc[:, j0:j1, None] * wc[:, None, j0:]).reshape(rows_c, -1)
                 if rest is not None:
-                    rows = (rows[:, :, None] * rest[:, None, :]).reshape(rc, -1)
+                    rows = (rows[:, :, None] * rest[:, None, :]).reshape(rows_c, -1)
                 prod = kernels.linear(rows, weight, which)
                 out = prod if out is None else out.add_(prod)
-            parts.append(out)
+            parts.append(out[:rc])
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def _contract(self, w: Tensor, m: int, chunk: int | None = None) -> Tensor:
@@ -494,7 +517,7 @@ class SpinGlass:
             for j in range(1, m):
                 out = (w[:, None, :] @ out.reshape(r, n, n ** (self.H - 1 - j)))[:, 0]
             return out
-        if m == self.H - 1 and m >= 2 and self.half_rows and self.device.type == "cpu":
+        if m == self.H - 1 and m >= 2 and self._use_half_rows(m, r):
             return self._contract_half(w, m, chunk)
         mat = self.couplings.reshape(n**m, n ** (self.H - m))
         step = self._chunk(m, chunk)
