@@ -9,6 +9,13 @@ point is ``X(W₀ + αD₁ + βD₂)ᵀ + b = XW₀ᵀ + b₀ + α(XD₁ᵀ + δ
 three products are computed once per data chunk and reused by every grid point; only the
 rest of the network runs per point. Both paths equal a point-by-point loop.
 
+A chain of ``Linear`` layers and elementwise activations (an MLP) goes further: every layer
+is factored the same way (``expand``). For small points, a layer's output at all points of a
+pass is one tall product of the scaled inputs ``[h, αh, βh]`` with ``[W₀ | D₁ | D₂]``, never
+building a point's weights; for large points, each point's own forward runs in cache-sized
+blocks of rows. Both use :mod:`landscape.kernels` (oneDNN where MKL would run AVX2 kernels
+on an AVX-512 CPU).
+
 Batch normalisation: ``bn="eval"`` (default) uses the running statistics the model holds.
 ``bn="recompute"`` re-estimates them at every grid point, as
 ``torch.optim.swa_utils.update_bn`` does: running statistics reset, the model run in train
