@@ -1,11 +1,11 @@
-"""Float32 matrix products at this machine's best rate: the BLAS or oneDNN, chosen by timing.
+"""Float32 matrix products on the BLAS or on oneDNN, whichever this kind of CPU runs faster.
 
 PyTorch's CPU build sends ``torch.mm`` to Intel MKL. On CPUs that MKL does not recognise as
 Intel's (AMD EPYC among them) MKL runs its AVX2 kernels even where the CPU has AVX-512, while
 oneDNN (also inside PyTorch's CPU build, used by its inference paths) picks its kernel from the
 CPU's instruction set. Measured on a 2-core AMD EPYC (Zen 5) with AVX-512: ``torch.mm`` of two
-``2048 × 2048`` float32 matrices 160–180 GFLOP/s, oneDNN 370 GFLOP/s. On an Intel CPU the two
-are about equal.
+``2048 × 2048`` float32 matrices 160–180 GFLOP/s, oneDNN 370 GFLOP/s. On an Intel CPU MKL runs
+its AVX-512 kernels, so the two should be about equal (not measured here: no Intel CPU).
 
 :func:`linear` computes ``x @ wᵀ`` (the layout of ``torch.nn.functional.linear``) with the
 backend :func:`backend` chose for the device and dtype: on a CPU in float32, oneDNN where

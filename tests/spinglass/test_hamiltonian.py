@@ -267,27 +267,23 @@ def test_float32_half_rows_on_every_backend_match_float64(matmul, seed):
     ).__dict__
 
 
+def _half_rows_used(n, H, replicas, half_rows="auto"):
+    """Whether a fresh glass's gradient of ``replicas`` points went through the half rows."""
+    glass = sg.SpinGlass.random(n, H, seed=0)
+    glass.half_rows = half_rows
+    glass.gradient(sg.random_sphere(replicas, n, seed=1))
+    return "_half_cache" in glass.__dict__
+
+
 def test_half_rows_auto_where_the_full_rows_are_large():
     """``"auto"``: the half rows for batches with ``R · Λ^{H−1} ≥ 2^22``, on a CPU; a single
     replica keeps its matrix–vector path; ``False`` never."""
-    glass = sg.SpinGlass.random(64, 3, seed=0)
-    for r, used in ((1023, False), (1024, True)):
-        glass.__dict__.pop("_half_cache", None)
-        glass.gradient(sg.random_sphere(r, 64, seed=1))
-        assert ("_half_cache" in glass.__dict__) is used, r
-    glass = sg.SpinGlass.random(16, 4, seed=0)  # Λ^{H−1} = 4096
-    glass.gradient(sg.random_sphere(1024, 16, seed=1))
-    assert "_half_cache" in glass.__dict__
-    glass = sg.SpinGlass.random(64, 3, seed=0)
-    glass.half_rows = True
-    glass.gradient(sg.random_sphere(1, 64, seed=1))
-    assert "_half_cache" not in glass.__dict__
-    glass.gradient(sg.random_sphere(8, 64, seed=1))
-    assert "_half_cache" in glass.__dict__
-    glass = sg.SpinGlass.random(64, 3, seed=0)
-    glass.half_rows = False
-    glass.gradient(sg.random_sphere(2048, 64, seed=1))
-    assert "_half_cache" not in glass.__dict__
+    assert not _half_rows_used(64, 3, 1023)
+    assert _half_rows_used(64, 3, 1024)
+    assert _half_rows_used(16, 4, 1024)  # Λ^{H−1} = 4096
+    assert not _half_rows_used(64, 3, 1, half_rows=True)
+    assert _half_rows_used(64, 3, 8, half_rows=True)
+    assert not _half_rows_used(64, 3, 2048, half_rows=False)
 
 
 def test_contraction_block_keeps_the_row_block_in_cache_and_the_inner_dimension_long():

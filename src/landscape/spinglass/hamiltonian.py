@@ -90,8 +90,9 @@ _SMALL_BATCH = 8
 _HALF_BLOCK_INNER = 1024
 #: ``half_rows="auto"`` uses the half rows where a batch's full rows ``R·Λ^{H−1}`` are this many
 _HALF_MIN_WORK = 2**22
-#: the typical replicas per half-rows product, a hint for the couplings' prepacked layout
-_HALF_ROWS_HINT = 1024
+#: the typical replicas per half-rows product (a chunk whose rows block fills the cache
+#: budget), a hint for the couplings' prepacked layout
+_HALF_ROWS_HINT = _BLOCK_ELEMENTS // _HALF_BLOCK_INNER
 #: on oneDNN, the replicas of one half-rows product are a multiple of this (zero rows pad)
 _ONEDNN_ROWS = 128
 

@@ -394,11 +394,12 @@ def evaluate_coefficients(
     if chain is not None:
         # expanded for small points; large points one by one on the chain's own forward
         run = _expanded_fn(fm, c0, vs, chain, memory_mb, per_point=not expanded)
-        step = min(
-            coeffs.shape[0],
-            _expand_step(chain, rows, len(vs) + 1, memory_mb, coeffs.element_size()),
+        item = coeffs.element_size()
+        step = (
+            min(coeffs.shape[0], _expand_step(chain, rows, len(vs) + 1, memory_mb, item))
+            if expanded
+            else 1
         )
-        step = step if expanded else 1
 
         def chunk_values(batch):
             return run(coeffs, *batch)
