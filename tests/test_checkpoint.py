@@ -135,3 +135,76 @@ def test_integer_tensors_load_but_do_not_build(saved):
     assert ck.params["layers.0.weight"].dtype == torch.int64
     with pytest.raises(CheckpointError, match="not floating point"):
         ck.build()  # ... but a model cannot be made of it
+
+
+def _bn_net(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 8),
+        torch.nn.BatchNorm1d(8),
+        torch.nn.Linear(8, 3),
+    )
+    net[0].weight.requires_grad_(False)  # a frozen layer is still part of the model
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics far from their defaults
+            net(3.0 * torch.randn(16, 3, 8, 8) + 1.0)
+    return net.eval()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_module_checkpoint_keeps_the_whole_state_dict(tmp_path, seed):
+    net = _bn_net(seed)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    path = checkpoint.save(tmp_path / "bn.ckpt", net)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # not mutated
+    ck = checkpoint.load(path, model=net)
+    assert set(ck.state_dict()) == set(net.state_dict())
+    assert {"1.running_mean", "1.running_var", "1.num_batches_tracked"} <= set(ck.buffers)
+    assert "0.weight" in ck.params and "1.running_mean" not in ck.params
+    fresh = _bn_net(seed + 100)  # other weights and other statistics
+    fresh.load_state_dict(ck.state_dict())
+    x = torch.randn(5, 3, 8, 8)
+    assert torch.equal(fresh(x), net(x))  # eval mode: the saved statistics are used
+    assert int(ck.buffers["1.num_batches_tracked"]) == 3
+
+
+def test_version_one_file_without_buffers_is_refused_for_a_model_with_buffers(tmp_path):
+    net = _bn_net()
+    path = checkpoint.save(tmp_path / "old.ckpt", net)
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1
+    del payload["buffers"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="version-1 .*BatchNorm statistics are lost"):
+        checkpoint.load(path, model=net)
+
+
+def test_params_dict_with_a_spec_keeps_buffers_apart(tmp_path, saved):
+    path, spec, params = saved
+    payload = torch.load(path, weights_only=True)
+    assert payload["version"] == checkpoint.VERSION and payload["buffers"] == {}
+    payload["version"] = 1  # a file from before buffers: still reads, nothing is missing
+    del payload["buffers"]
+    torch.save(payload, tmp_path / "v1.ckpt")
+    ck = checkpoint.load(tmp_path / "v1.ckpt")
+    assert ck.buffers == {} and all(torch.equal(ck.params[k], params[k]) for k in params)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_not_a_regular_file_is_named_as_such(tmp_path, kind):
+    import os
+
+    if kind == "directory":
+        path = tmp_path
+    elif kind == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+    else:
+        path = "/dev/zero"
+    with pytest.raises(CheckpointError, match="is a (directory|FIFO|character device)"):
+        checkpoint.load(path)

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["CheckpointError", "ConfigError", "DataError", "LandscapeError", "check_choice"]
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "LandscapeError",
+    "check_choice",
+    "short",
+]
+
+#: the longest echo of a user's value in a message
+SHORT = 80
 
 
 class LandscapeError(ValueError):
@@ -29,6 +39,22 @@ class CheckpointError(LandscapeError):
     """A file is not a valid landscape checkpoint, or does not match its model."""
 
 
+def short(value: object, limit: int = SHORT) -> str:
+    """A bounded ``repr`` of a user's value, for messages: at most ``limit`` characters.
+
+    Built with :mod:`reprlib` limits (a few items of a container, a few levels deep), so a
+    huge or deeply shared value (a YAML alias bomb, a 100 000-character string) costs no
+    more than a short one, and the result is one line.
+    """
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxdict, r.maxlist, r.maxtuple, r.maxset = 3, 6, 6, 6, 6
+    r.maxstring, r.maxother, r.maxlong = max(limit, 8), max(limit, 8), max(limit, 8)
+    text = " ".join(r.repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
     """Raise a one-line :class:`LandscapeError` if ``value`` is not one of ``allowed``.
 
@@ -41,6 +67,10 @@ def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:
         LandscapeError: ``value`` is not in ``allowed``.
     """
     allowed = list(allowed)
-    if value not in allowed:
+    try:
+        known = value in allowed
+    except TypeError:  # an unhashable value where the choices are a dict's keys
+        known = False
+    if not known:
         options = ", ".join(repr(a) for a in allowed)
-        raise LandscapeError(f"{name}={value!r} is not a known option; allowed: {options}")
+        raise LandscapeError(f"{name}={short(value)} is not a known option; allowed: {options}")

@@ -16,6 +16,8 @@ from ._errors import LandscapeError
 
 __all__ = [
     "LOW_PRECISION",
+    "check_file",
+    "check_finite",
     "check_pure_function",
     "curvature_dtype",
     "floating_dtype",
@@ -25,6 +27,76 @@ __all__ = [
 
 #: floating dtypes too coarse for curvature (eps 1e-3 and 8e-3): upcast to float32
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _kind_of(mode: int) -> str:
+    import stat
+
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_file(path: object, what: str, max_bytes: int | None = None, exc: type = LandscapeError):
+    """``path`` as a :class:`~pathlib.Path` to an existing regular file of at most ``max_bytes``.
+
+    Checked before anything is read, so a directory, a FIFO or ``/dev/zero`` is refused in
+    one line instead of being "not found", blocking or read without end.
+
+    Args:
+        path: the path the user gave.
+        what: what the file should be ("checkpoint", "config file" …), for the message.
+        max_bytes: the largest size accepted (``None``: any).
+        exc: the :class:`LandscapeError` subclass to raise.
+
+    Raises:
+        LandscapeError: missing, not a regular file, or larger than ``max_bytes``.
+    """
+    import os
+    import stat
+    from pathlib import Path
+
+    path = Path(path)  # type: ignore[arg-type]
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise exc(f"{what} not found: {path}") from None
+    except OSError as err:
+        raise exc(f"cannot read {what} {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise exc(f"{what} {path} is {_kind_of(st.st_mode)}, not a regular file")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise exc(
+            f"{what} {path} is {st.st_size / 2**20:.1f} MiB, more than the "
+            f"{max_bytes / 2**20:g} MiB limit for a {what}"
+        )
+    return path
+
+
+def check_finite(params: Mapping[str, Tensor], name: str = "params") -> None:
+    """Every floating tensor of ``params`` is finite (no NaN, no inf).
+
+    Raises:
+        LandscapeError: naming the first tensors with NaN or inf values.
+    """
+    bad = [
+        k
+        for k, v in params.items()
+        if isinstance(v, Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise LandscapeError(
+            f"{name} has NaN or inf values in {bad[:3]}{more}; the landscape of a diverged "
+            "model is not defined — check the weights (or the run that produced them)"
+        )
 
 
 def is_batch(data: object) -> bool:

@@ -31,6 +31,19 @@ channels enter the linear head after flattening, channel-major: ``head.weight``
 channel's block of ``s²`` features together. Each ``P_k`` is again the solution of a linear
 assignment, its cost summing the inner products over every tensor axis it acts on.
 
+**No silently wrong alignment.** A permutation preserves the function only when the chain
+read from the names *is* the model: no frozen layer left out of the params, no skipped or
+shared layer, nothing but elementwise modules between the Linear layers. Given the model
+(``model=``, or through :func:`align_and_interpolate`'s loss), :func:`weight_matching`
+refuses in one line a chain it cannot prove: parameters of the model missing from the
+params (a frozen layer), a parameter or a layer used twice, a module that is not Linear or
+elementwise, a buffer, an ``nn.Sequential`` whose Linear layers run in another order. Then,
+whatever the structure, it checks on a batch, in float64, that the aligned ``θ_B``
+computes the same outputs as ``θ_B`` (to rounding) before returning it; a difference is an
+error, never a result. Without a model (params alone) the alignment is returned unchecked
+(``Alignment.checked`` says so), and :func:`align_and_interpolate` then checks that the
+loss at the aligned ``θ_B`` equals the loss at ``θ_B`` on its data.
+
 Not aligned: the LSTM language model (:class:`landscape.models.LSTMSpec`), whose hidden
 units would have to be permuted in all four gate blocks of the input and recurrent weights
 at once (and through a tied embedding); :func:`weight_matching` says so in one line.
@@ -41,11 +54,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._errors import LandscapeError
 from .._validate import check_endpoints, check_int
@@ -95,6 +109,12 @@ class Alignment:
         similarity_before: the same before alignment (identity permutations).
         sweeps: coordinate-descent sweeps over the layers.
         converged: a sweep changed no permutation before ``max_sweeps``.
+        checked: how the alignment was checked to keep the function: ``"outputs"`` (the
+            model's outputs at ``θ_B`` and at the aligned ``θ_B`` on a batch, in float64),
+            ``"loss"`` (the loss at both on the data, when no model was at hand) or
+            ``"none"`` (params alone: nothing to run them with).
+        max_output_change: the largest ``|f_{θ_B}(x) − f_{aligned}(x)|`` over the check
+            batch (or the loss difference for ``"loss"``; ``nan`` when unchecked).
     """
 
     params: Params
@@ -103,6 +123,8 @@ class Alignment:
     similarity_before: float
     sweeps: int
     converged: bool
+    checked: str = "none"
+    max_output_change: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -473,6 +495,209 @@ def _weight_matching_cnn(a, b, spec, max_sweeps: int, seed: int, restarts: int) 
         converged=converged,
     )
 
+#: parameterless modules that act elementwise (so they commute with a permutation of units)
+_ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Tanhshrink,
+    nn.Softsign,
+    nn.Identity,
+    nn.Flatten,
+    nn.Dropout,
+)
+
+
+def _elementwise(module: nn.Module) -> bool:
+    from ..models import Quadratic
+
+    if isinstance(module, nn.PReLU):  # one slope per channel would need permuting too
+        return module.num_parameters == 1
+    return isinstance(module, (*_ELEMENTWISE, Quadratic))
+
+
+def _module_of(model: object) -> nn.Module:
+    from ..functional import FunctionalModel
+
+    if isinstance(model, FunctionalModel):
+        return model.module
+    if isinstance(model, nn.Module):
+        return model
+    raise LandscapeError(
+        f"model must be an nn.Module or a FunctionalModel, got {type(model).__name__}"
+    )
+
+
+def _refuse(why: str) -> LandscapeError:
+    return LandscapeError(f"weight matching refuses this model: {why}")
+
+
+def _check_structure(module: nn.Module, a: Mapping[str, Tensor], mlp: bool) -> None:
+    """Refuse what a permutation of units cannot be proven to preserve (before any matching).
+
+    Every model: no tied parameter, no layer used twice, the params are exactly the model's
+    parameters (a frozen layer left out would be skipped by the chain). An MLP (``mlp``):
+    only Linear layers carry parameters, no buffers, every other module elementwise.
+    """
+    every = [k for k, _ in module.named_parameters(remove_duplicate=False)]
+    unique = dict(module.named_parameters())
+    if len(every) != len(unique):
+        shared = [k for k in every if k not in unique]
+        raise _refuse(
+            f"parameters {shared[:3]} are shared with other layers (tied weights); a "
+            "permutation would have to act on both uses at once"
+        )
+    seen: dict[int, str] = {}
+    for name, sub in module.named_modules(remove_duplicate=False):
+        if any(True for _ in sub.parameters(recurse=False)):
+            if id(sub) in seen and seen[id(sub)] != name:
+                raise _refuse(
+                    f"the layer {seen[id(sub)]!r} is used again as {name!r} (a shared "
+                    "layer); its units cannot be permuted for one use only"
+                )
+            seen[id(sub)] = name
+    missing = [k for k in unique if k not in a]
+    if missing:
+        frozen = [k for k in missing if not unique[k].requires_grad]
+        why = (
+            f"the params leave out the model's parameters {missing[:3]}"
+            + (" (frozen)" if frozen else "")
+            + ", so the chain read from the names would skip a layer the model runs"
+        )
+        hint = (
+            "; to permute a frozen layer with the others pass "
+            "FunctionalModel(model, include_frozen=True).params() for both models"
+            if frozen
+            else "; pass every parameter of the model"
+        )
+        raise _refuse(why + hint)
+    extra = [k for k in a if k not in unique]
+    if extra:
+        raise _refuse(f"the params have tensors the model does not: {extra[:3]}")
+    if not mlp:
+        return
+    for name, sub in module.named_modules():
+        if any(True for _ in sub.children()):
+            continue
+        if any(True for _ in sub.parameters(recurse=False)):
+            if not isinstance(sub, nn.Linear):
+                raise _refuse(
+                    f"{type(sub).__name__} at {name!r} is not a Linear layer; an MLP of "
+                    "Linear layers and elementwise activations is aligned"
+                )
+        elif not _elementwise(sub):
+            raise _refuse(
+                f"{type(sub).__name__} at {name!r} is not an elementwise module; between "
+                "the Linear layers of an MLP only activations (ReLU, Tanh, GELU …), "
+                "Dropout, Identity and Flatten commute with a permutation of units"
+            )
+    buffers = [k for k, _ in module.named_buffers()]
+    if buffers:
+        raise _refuse(
+            f"it has buffers {buffers[:3]}, which weight matching of an MLP does not permute"
+        )
+
+
+def _check_order(module: nn.Module, chain: list[Layer]) -> None:
+    """An ``nn.Sequential`` runs its Linear layers in the order of the chain."""
+    if not isinstance(module, nn.Sequential):
+        return  # a custom forward: its order is checked by running it (the output check)
+    order = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
+    expected = [w[: -len(".weight")] for w, _ in chain]
+    if order != expected:
+        raise _refuse(
+            f"the nn.Sequential runs its Linear layers in the order {order}, but the chain "
+            f"read from the names is {expected}; pass layers={order}"
+        )
+
+
+def _check_inputs(model: nn.Module, inputs: object, first: Tensor, spec: object) -> Tensor:
+    """The rows to check the function on: the user's, else Gaussian inputs of the right width."""
+    from .._validate import is_batch
+
+    if inputs is not None:
+        if isinstance(inputs, Tensor):
+            x = inputs
+        elif is_batch(inputs):
+            x = inputs[0]
+        else:
+            try:
+                batch = next(iter(inputs))  # a DataLoader or any iterable of (x, y) batches
+            except (TypeError, StopIteration):
+                raise LandscapeError(
+                    "inputs must be a tensor, an (x, y) batch or an iterable of batches, "
+                    f"got {type(inputs).__name__}"
+                ) from None
+            x = batch[0] if is_batch(batch) else batch
+        if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[0] == 0:
+            raise LandscapeError("inputs for the function check must be a non-empty batch")
+        return x[:256]
+    gen = torch.Generator().manual_seed(0)
+    if getattr(spec, "kind", None) == "cnn":
+        shape = (64, spec.in_channels, spec.image_size, spec.image_size)
+    else:
+        shape = (64, first.shape[1])
+    return torch.randn(shape, generator=gen, dtype=torch.float64)
+
+
+def _output_change(model: object, b: Mapping[str, Tensor], aligned: Params, x: Tensor) -> float:
+    """``max |f_b(x) − f_aligned(x)|`` relative to ``1 + max |f_b(x)|``, in float64."""
+    from ..functional import FunctionalModel
+
+    fm = model if isinstance(model, FunctionalModel) else FunctionalModel(model)
+    dev = next(iter(b.values())).device
+
+    def as64(p: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return {k: v.detach().to(device=dev, dtype=torch.float64) for k, v in p.items()}
+
+    x = x.to(dev, torch.float64) if x.is_floating_point() else x.to(dev)
+    try:
+        with torch.no_grad():
+            out_b, out_al = fm.forward(as64(b), x), fm.forward(as64(aligned), x)
+    except LandscapeError:
+        raise
+    except Exception as err:
+        raise LandscapeError(
+            f"weight matching could not run the model to check the alignment "
+            f"({type(err).__name__}: {' '.join(str(err).split())[:160]}); pass inputs= a "
+            "batch the model takes"
+        ) from None
+    if not (isinstance(out_b, Tensor) and isinstance(out_al, Tensor)):
+        raise LandscapeError("weight matching checks models whose forward returns a tensor")
+    scale = 1.0 + float(out_b.abs().max())
+    return float((out_b - out_al).abs().max()) / scale
+
+
+#: the largest relative output change (float64) an alignment may show: rounding only
+OUTPUT_TOLERANCE = 1e-9
+
+
+def _verified(alignment: Alignment, model, b, inputs, first: Tensor, spec) -> Alignment:
+    x = _check_inputs(_module_of(model), inputs, first, spec)
+    change = _output_change(model, b, alignment.params, x)
+    if not change <= OUTPUT_TOLERANCE:
+        raise LandscapeError(
+            f"weight matching would change what the model computes: the aligned θ_B's "
+            f"outputs differ from θ_B's by {change:.3g} (relative, float64, on "
+            f"{x.shape[0]} inputs), so the layer chain is not the model's (a skipped, "
+            "shared or residual layer?); pass layers=[...] in forward order, or connect "
+            "without alignment"
+        )
+    return _replace(alignment, checked="outputs", max_output_change=change)
+
 
 def weight_matching(
     a: Mapping[str, Tensor],
@@ -482,6 +707,8 @@ def weight_matching(
     restarts: int = 1,
     layers: Sequence[str] | None = None,
     spec: object | None = None,
+    model: object | None = None,
+    inputs: object | None = None,
 ) -> Alignment:
     """Permute ``θ_B``'s hidden units to match ``θ_A`` (Ainsworth et al. 2022, weight matching).
 
@@ -506,23 +733,38 @@ def weight_matching(
             from the names, see the module docs; an ``nn.Sequential`` MLP works as is).
         spec: the models' :class:`~landscape.models.CNNSpec` to align the channels of a
             landscape CNN (see the module docs); an MLP spec or ``None`` for an MLP.
+        model: the ``nn.Module`` (or :class:`~landscape.FunctionalModel`) both params
+            belong to: its structure is checked (see the module docs) and the alignment is
+            checked to compute the same outputs as ``θ_B`` before it is returned. Without
+            it the result is unchecked (``checked="none"``).
+        inputs: the batch for that check (a tensor, an ``(x, y)`` pair or a DataLoader;
+            at most 256 rows are used); default: 64 Gaussian inputs of the first layer's
+            width (the spec's image shape for a CNN).
 
     Returns:
         :class:`Alignment`; ``params`` is on ``b``'s device and dtype. For a CNN,
         ``permutations`` has one entry per conv block (its channels).
 
     Raises:
-        LandscapeError: not MLP (or CNN) params, an LSTM (not aligned), or ``a`` and ``b``
-            of different architectures.
+        LandscapeError: not MLP (or CNN) params, an LSTM (not aligned), ``a`` and ``b``
+            of different architectures; with ``model``, a chain that cannot be proven to
+            keep the function, or an alignment that changes the outputs.
     """
     check_endpoints(a, b)
     kind = getattr(spec, "kind", None)
     if kind == "lstm" or (kind is None and _looks_like_lstm(a)):
         raise LandscapeError(_LSTM_ERROR)
+    if model is not None:
+        _check_structure(_module_of(model), a, mlp=kind != "cnn")
     if kind == "cnn":
-        return _weight_matching_cnn(a, b, spec, max_sweeps, seed, restarts)
+        result = _weight_matching_cnn(a, b, spec, max_sweeps, seed, restarts)
+        if model is None:
+            return result
+        return _verified(result, model, b, inputs, a["head.weight"], spec)
     chain = _layers(a, "a", layers)
     _layers(b, "b", layers)
+    if model is not None:
+        _check_order(_module_of(model), chain)
     n = len(chain)
     check_int("max_sweeps", max_sweeps, 1)
     wa = {k: v.detach().cpu().double().numpy() for k, v in a.items()}
@@ -557,7 +799,7 @@ def weight_matching(
         b, [torch.as_tensor(p) for p in perms], layers=[w[: -len(".weight")] for w, _ in chain]
     )
     after = _similarity(wa, {k: v.cpu().double().numpy() for k, v in aligned.items()})
-    return Alignment(
+    result = Alignment(
         params=aligned,
         permutations=[torch.as_tensor(p, dtype=torch.int64) for p in perms],
         similarity=after,
@@ -565,6 +807,9 @@ def weight_matching(
         sweeps=sweeps,
         converged=converged,
     )
+    if model is None:
+        return result
+    return _verified(result, model, b, inputs, a[chain[0][0]], spec)
 
 
 def align_and_interpolate(
@@ -579,8 +824,15 @@ def align_and_interpolate(
     measure: Evaluator | PureFn | None = None,
     layers: Sequence[str] | None = None,
     spec: object | None = None,
+    model: object | None = None,
 ) -> AlignmentReport:
     """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
+
+    The alignment is checked before it is used: with the model (``model=``, or the
+    :class:`~landscape.FunctionalModel` whose ``loss`` is the objective) on the model's
+    structure and outputs (see :func:`weight_matching`, the check batch taken from the
+    data); with a bare loss, the loss at the aligned ``θ_B`` must equal the loss at
+    ``θ_B``. Otherwise it is an error.
 
     Args:
         loss: a pure ``loss(params, batch) -> scalar`` with its ``data``, or an
@@ -588,15 +840,46 @@ def align_and_interpolate(
         a, b: MLP params of one architecture (not modified).
         data: data for a pure ``loss``.
         grid, measure: as in :func:`~landscape.connect.interpolate`.
-        max_sweeps, seed, restarts, layers, spec: as in :func:`weight_matching`.
+        max_sweeps, seed, restarts, layers, spec, model: as in :func:`weight_matching`.
 
     Returns:
         :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
+
+    Raises:
+        LandscapeError: as :func:`weight_matching`, or an alignment that changes the loss.
     """
     objective, measure = objective_and_measure(loss, data, measure)
+    if model is None:
+        model = _model_behind(objective.fn)
     alignment = weight_matching(
-        a, b, max_sweeps=max_sweeps, seed=seed, restarts=restarts, layers=layers, spec=spec
+        a,
+        b,
+        max_sweeps=max_sweeps,
+        seed=seed,
+        restarts=restarts,
+        layers=layers,
+        spec=spec,
+        model=model,
+        inputs=objective.data if model is not None else None,
     )
     before = interpolate(objective, a, b, grid=grid, measure=measure)
     after = interpolate(objective, a, alignment.params, grid=grid, measure=measure)
+    if model is None:
+        change = abs(after.loss_b - before.loss_b)
+        if not change <= 1e-4 * (1.0 + abs(before.loss_b)):
+            raise LandscapeError(
+                f"weight matching changed the loss at θ_B from {before.loss_b:.6g} to "
+                f"{after.loss_b:.6g}, so the layer chain read from the names is not the "
+                "model's (a frozen, skipped or shared layer?); pass model= to have it "
+                "checked, or layers=[...] in forward order"
+            )
+        alignment = _replace(alignment, checked="loss", max_output_change=change)
     return AlignmentReport(alignment=alignment, before=before, after=after)
+
+
+def _model_behind(fn: object) -> object | None:
+    """The :class:`~landscape.FunctionalModel` a bound ``loss``/``forward`` belongs to."""
+    from ..functional import FunctionalModel
+
+    owner = getattr(fn, "__self__", None)
+    return owner if isinstance(owner, FunctionalModel) else None

@@ -1,7 +1,8 @@
 """``landscape inspect``: what a checkpoint holds and, with ``--data``, how well it does.
 
-The table lists every tensor (shape, size, dtype, L2 norm — integer tensors in float64,
-booleans without one) under the architecture and parameter count; with ``--data`` a second
+The table lists every tensor — parameters and buffers — (shape, size, dtype, L2 norm:
+integer tensors in float64, booleans without one) under the architecture and parameter
+count; with ``--data`` a second
 table gives the dataset-mean loss, accuracy and error on the train and test splits
 (accumulated in at least float32, whatever the checkpoint's dtype). A recorded run like
 the others, so a past inspection can be shown again.
@@ -69,12 +70,14 @@ class InspectTask:
         tensors = [
             {
                 "tensor": k,
+                "kind": kind,
                 "shape": "×".join(map(str, v.shape)) or "scalar",
                 "numel": v.numel(),
                 "dtype": str(v.dtype).removeprefix("torch."),
                 "norm": _norm(v),
             }
-            for k, v in ck.params.items()
+            for kind, group in (("parameter", ck.params), ("buffer", ck.buffers))
+            for k, v in group.items()
         ]
         out = {
             "architecture": ck.spec.describe() if ck.spec is not None else "(no spec)",
