@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 # Idle OpenMP threads sleep instead of spinning: on the 2-core CI machine the suite runs
 # worker processes (process pools, Ray) beside the test process, and spinning threads of one
@@ -14,6 +15,35 @@ import pytest
 import torch
 
 from landscape import data, models
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path_factory, monkeypatch):
+    """Every test runs in a folder of its own: a command's default ``runs/`` (store, run
+    folders, report) lands there, never in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The suite writes nothing into the checkout (issue 21, item 11)."""
+    if not session.config.getoption("collectonly", False) and (ROOT / "runs").exists():
+        before = session.config.stash.get(_RUNS_BEFORE, None)
+        now = sorted(p.name for p in (ROOT / "runs").iterdir())
+        if before is not None and now != before:
+            session.exitstatus = 1
+            print(f"\nthe test suite wrote into the checkout: {ROOT / 'runs'} now holds {now[:5]}")
+
+
+_RUNS_BEFORE = pytest.StashKey[list]()
+
+
+def pytest_configure(config):
+    runs = ROOT / "runs"
+    config.stash[_RUNS_BEFORE] = sorted(p.name for p in runs.iterdir()) if runs.exists() else []
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ __all__ = [
     "DataError",
     "LandscapeError",
     "check_choice",
+    "printable",
     "short",
 ]
 
@@ -53,6 +54,23 @@ def short(value: object, limit: int = SHORT) -> str:
     r.maxstring, r.maxother, r.maxlong = max(limit, 8), max(limit, 8), max(limit, 8)
     text = " ".join(r.repr(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters shown as escapes (``\\x1b``, ``\\x0a``).
+
+    What a user wrote — a path, a config value, a note — is printed as it is, on its line,
+    never as terminal control sequences (an ANSI escape in a file name must not recolour
+    the screen, a newline in it must not start a line that looks like landscape's).
+    """
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if not (code < 32 or 127 <= code < 160):
+            out.append(ch)
+        else:
+            out.append(f"\\x{code:02x}")
+    return "".join(out)
 
 
 def check_choice(name: str, value: object, allowed: Iterable[object]) -> None:

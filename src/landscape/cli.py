@@ -2,6 +2,11 @@
 
 User errors (missing file, bad config, bad flag value) print one line and exit non-zero;
 ``--debug`` shows the traceback instead. ``--quiet`` hides progress bars and notes.
+
+Everything printed is text: the console has rich markup and emoji codes off, control
+characters are shown as escapes (:func:`~landscape._errors.printable`), and tables are
+built from :class:`rich.text.Text` cells, so a path or a config value such as ``[/x]`` or
+``[red]`` prints as written.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
-from ._errors import LandscapeError
+from ._errors import LandscapeError, printable
 from .runtime.executor import EXECUTORS
 
 try:  # typer >= 0.20 vendors click; its usage errors derive from TyperException
@@ -35,7 +41,25 @@ runs_app = typer.Typer(help="List, show and export recorded runs.", no_args_is_h
 app.add_typer(runs_app, name="runs")
 
 
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+out = Console(
+    highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 160
+)
+
+
+def _text(value: Any, style: str = "") -> Text:
+    """User text as a rich Text: never parsed as markup, control characters escaped."""
+    return Text(printable(value), style=style)
+
+
+def say(*parts: Any) -> None:
+    """Print one line of text (``str`` parts as written, ``(text, style)`` pairs styled)."""
+    line = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(printable(part[0]), style=part[1])
+        else:
+            line.append(printable(part))
+    out.print(line)
 _state = {"debug": False, "quiet": False}
 
 # ---------------------------------------------------------------- shared options
@@ -77,7 +101,7 @@ NewOpt = Annotated[
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"landscape {__version__}")
+        say(f"landscape {__version__}")
         raise typer.Exit()
 
 
@@ -104,7 +128,7 @@ def _root(
 
 def _note(msg: str) -> None:
     if not _state["quiet"]:
-        out.print(msg)
+        say(msg)
 
 
 def _fmt(v: Any) -> str:
@@ -116,14 +140,15 @@ def _fmt(v: Any) -> str:
 def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     """Render a list of row dicts as a rich table on stdout."""
     if not rows:
-        out.print(f"{title}: (no rows)")
+        say(f"{title}: (no rows)")
         return
-    table = Table(title=title, title_justify="left")
+    say(title)  # a line of its own: a long title (a path) never wraps into the table's width
+    table = Table()
     for col in rows[0]:
         numeric = isinstance(rows[0][col], int | float)
-        table.add_column(str(col), justify="right" if numeric else "left", overflow="fold")
+        table.add_column(_text(col), justify="right" if numeric else "left", overflow="fold")
     for r in rows:
-        table.add_row(*(_fmt(r.get(c)) for c in rows[0]))
+        table.add_row(*(_text(_fmt(r.get(c))) for c in rows[0]))
     out.print(table)
 
 
@@ -323,15 +348,16 @@ def runs_show(
         raise LandscapeError(f"no run store at {store}")
     with _open_store(store) as st:
         r = st.get_run(run_id)
-        out.print(
-            f"[bold]{r.id}[/bold]  {r.experiment}  status={r.shown_status}  seed={r.seed}  "
+        say(
+            (r.id, "bold"),
+            f"  {r.experiment}  status={r.shown_status}  seed={r.seed}  "
             f"commit={r.git_commit or '-'}  duration={r.duration or 0:.1f}s "
-            f"(active, {r.attempts} attempt{'' if r.attempts == 1 else 's'})"
+            f"(active, {r.attempts} attempt{'' if r.attempts == 1 else 's'})",
         )
         if r.error:
-            out.print(f"error: {r.error}")
-        out.print("config: " + json.dumps(r.config, sort_keys=True))
-        out.print(f"tasks done: {len(st.done_keys(r.id))}")
+            say(f"error: {r.error}")
+        say("config: " + json.dumps(r.config, sort_keys=True, ensure_ascii=False))
+        say(f"tasks done: {len(st.done_keys(r.id))}")
         last: dict[str, tuple[int, float]] = {}
         for key, step, value in st.metrics(r.id):
             last[key] = (step, value)
@@ -344,14 +370,14 @@ def runs_show(
         for title, rows in saved.tables.items():
             print_table(title, rows)
         for note in saved.notes:
-            out.print(note)
+            say(note)
         for name, caption in saved.figures.items():
-            out.print(f"figure: {r.folder / name}" + (f" — {caption}" if caption else ""))
+            say(f"figure: {r.folder / name}" + (f" — {caption}" if caption else ""))
         if r.folder.is_dir():
             files = sorted(
                 p.name for p in r.folder.iterdir() if p.is_file() and not p.name.startswith(".")
             )
-            out.print(f"folder: {r.folder}  files: {', '.join(files) if files else '-'}")
+            say(f"folder: {r.folder}  files: {', '.join(files) if files else '-'}")
 
 
 @runs_app.command("export")
@@ -403,7 +429,7 @@ def report(
         raise LandscapeError(f"no run store at {store}")
     with _open_store(store) as st:
         path = write_report(output, st, run_ids or [], latest)
-    out.print(str(path))
+    say(str(path))
 
 
 @app.command("reproduce-all")
@@ -442,7 +468,7 @@ def reproduce_all(
                 _note(f"    failed after {time.perf_counter() - t:.0f} s: {_one_line(e)[:200]}")
         _note(f"all {len(entries)} in {time.perf_counter() - t0:.0f} s; writing the report")
         path = write_report(output, st, ran, False)
-    out.print(str(path))
+    say(str(path))
 
 
 # ---------------------------------------------------------------- entry point
@@ -456,11 +482,22 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
     return flags + rest
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(text: object) -> str:
+    """A message on one line: line breaks (and the spaces around them) become one space;
+    other control characters stay for :func:`_err` to show as escapes."""
+    import re
+
+    return re.sub(r"[ ]*[\r]?\n[ ]*", " ", str(text)).strip()
+
+
+#: the longest error line printed (a message echoing a huge value is cut in the middle)
+MAX_ERROR = 600
 
 
 def _err(line: str) -> None:
+    line = printable(line)
+    if len(line) > MAX_ERROR:
+        line = line[: MAX_ERROR - 120] + " … " + line[-117:]
     print(line, file=sys.stderr)
 
 

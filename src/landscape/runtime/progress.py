@@ -28,10 +28,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from .._errors import printable
+
 __all__ = ["console", "progress_bar", "set_quiet"]
 
 _QUIET = False
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False, emoji=False, highlight=False)
 #: seconds a bar runs before its first plain line (when stderr is not a terminal)
 PLAIN_FIRST = 5.0
 #: seconds between plain lines after that
@@ -64,6 +66,8 @@ class _Bar:
 
     def update(self, **fields: object) -> None:
         if self._p is not None:
+            if "description" in fields:
+                fields["description"] = printable(fields["description"])
             self._p.update(self._t, **fields)
 
 
@@ -80,7 +84,9 @@ class _PlainBar(_Bar):
     def _line(self, tail: str = "") -> None:
         done = f"{self.completed:g}" + (f"/{self.total:g}" if self.total else "")
         elapsed = _elapsed(time.monotonic() - self._start)
-        console.print(f"{self.description}: {done} {tail}{elapsed}", markup=False, highlight=False)
+        console.print(
+            printable(f"{self.description}: {done} {tail}{elapsed}"), markup=False, highlight=False
+        )
         self._printed = True
 
     def _tick(self) -> None:
@@ -131,14 +137,14 @@ def progress_bar(
         return
     if _live is not None:  # nested: one more line in the display already shown
         outer = _live
-        task_id = outer.add_task(description, total=total)
+        task_id = outer.add_task(printable(description), total=total)
         try:
             yield _Bar(outer, task_id)
         finally:
             outer.remove_task(task_id)
         return
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),  # text, not markup
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -150,7 +156,7 @@ def progress_bar(
     with progress:
         _live = progress
         try:
-            task_id = progress.add_task(description, total=total)
+            task_id = progress.add_task(printable(description), total=total)
             yield _Bar(progress, task_id)
         finally:
             _live = None

@@ -508,7 +508,7 @@ class Store:
         arrays = {k: a for k, v in result.items() if (a := _to_numpy(v)) is not None}
         scalars = {k: _jsonable(v) for k, v in result.items() if k not in arrays}
         try:
-            payload = _canonical(scalars)
+            payload = json.dumps(scalars, separators=(",", ":"), default=str)  # column order kept
         except TypeError as err:  # pragma: no cover - default=str catches most
             raise LandscapeError(f"task {key!r} result is not JSON-serialisable: {err}") from None
         array_file = None
