@@ -16,7 +16,6 @@ import torch
 
 from landscape import data, models
 
-
 ROOT = Path(__file__).resolve().parent.parent
 
 

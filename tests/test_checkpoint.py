@@ -180,12 +180,12 @@ def test_version_one_file_without_buffers_is_refused_for_a_model_with_buffers(tm
     payload["version"] = 1
     del payload["buffers"]
     torch.save(payload, path)
-    with pytest.raises(CheckpointError, match="version-1 .*BatchNorm statistics are lost"):
+    with pytest.raises(CheckpointError, match=r"version-1 .*BatchNorm statistics are lost"):
         checkpoint.load(path, model=net)
 
 
 def test_params_dict_with_a_spec_keeps_buffers_apart(tmp_path, saved):
-    path, spec, params = saved
+    path, _spec, params = saved
     payload = torch.load(path, weights_only=True)
     assert payload["version"] == checkpoint.VERSION and payload["buffers"] == {}
     payload["version"] = 1  # a file from before buffers: still reads, nothing is missing
@@ -206,5 +206,5 @@ def test_not_a_regular_file_is_named_as_such(tmp_path, kind):
         os.mkfifo(path)
     else:
         path = "/dev/zero"
-    with pytest.raises(CheckpointError, match="is a (directory|FIFO|character device)"):
+    with pytest.raises(CheckpointError, match=r"is a (directory|FIFO|character device)"):
         checkpoint.load(path)

@@ -14,7 +14,22 @@ from landscape._errors import printable
 from landscape.cli import main, print_table, say
 
 #: brackets, slashes of closing tags, emoji codes, escapes and other control characters
-ALPHABET = st.sampled_from(list("ab[]/=:#x ") + ["[/", "[b]", "[red]", ":smile:", "\x1b[31m", "\x07", "\r", "\n", "\t", "\x7f", "é"])
+ALPHABET = st.sampled_from(
+    [
+        *list("ab[]/=:#x "),
+        "[/",
+        "[b]",
+        "[red]",
+        ":smile:",
+        "\x1b[31m",
+        "\x07",
+        "\r",
+        "\n",
+        "\t",
+        "\x7f",
+        "é",
+    ]
+)
 TEXT = st.lists(ALPHABET, min_size=1, max_size=8).map("".join)
 NAME = TEXT.map(lambda s: s.replace("/", "_").strip() or "x")  # a file name: no slash
 SETTINGS = settings(
@@ -39,7 +54,7 @@ def ckpt(tmp_path_factory):
 
 def _no_control(text: str) -> None:
     for line in text.splitlines():
-        assert not any(ord(c) < 32 and c != "\t" or 127 <= ord(c) < 160 for c in line), line
+        assert not any((ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160 for c in line), line
 
 
 @SETTINGS
@@ -83,7 +98,7 @@ def test_inspect_runs_show_runs_list_and_report_with_odd_paths(capsys, tmp_path,
 @given(name=NAME.map(lambda s: s.replace("\n", "_")))
 def test_errors_print_the_users_text_as_text(capsys, tmp_path, name):
     missing = tmp_path / f"{name}.ckpt"
-    code, out, err = run(capsys, "inspect", missing, "--store", tmp_path / "s.db")
+    code, _out, err = run(capsys, "inspect", missing, "--store", tmp_path / "s.db")
     assert code == 1
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -105,4 +120,3 @@ def test_a_config_string_with_a_closing_tag_is_recorded_and_shown(capsys, tmp_pa
     assert code == 0 and str(odd) in out, err
     code, out, err = run(capsys, "runs", "show", "inspect", "--store", store)
     assert code == 0 and str(odd) in out, err
-

@@ -60,6 +60,8 @@ def say(*parts: Any) -> None:
         else:
             line.append(printable(part))
     out.print(line)
+
+
 _state = {"debug": False, "quiet": False}
 
 # ---------------------------------------------------------------- shared options

@@ -8,6 +8,8 @@ checked to compute the same outputs as θ_B.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -148,7 +150,7 @@ def test_every_returned_alignment_keeps_the_outputs(seed):
     torch.manual_seed(seed)
     widths = [3, 4 + seed, 5, 2 + seed % 2]
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(widths, widths[1:], strict=False)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
         layers += [nn.Linear(n_in, n_out), nn.GELU() if i % 2 else nn.ReLU()]
     ma, mb = nn.Sequential(*layers[:-1]).double(), nn.Sequential(*layers[:-1]).double()
     for p in mb.parameters():

@@ -495,6 +495,7 @@ def _weight_matching_cnn(a, b, spec, max_sweeps: int, seed: int, restarts: int) 
         converged=converged,
     )
 
+
 #: parameterless modules that act elementwise (so they commute with a permutation of units)
 _ELEMENTWISE: tuple[type[nn.Module], ...] = (
     nn.ReLU,
