@@ -154,10 +154,10 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
-def _open_store(path: Path):
+def _open_store(path: Path, readonly: bool = False):
     from .runtime.store import Store
 
-    return Store(path)
+    return Store(path, readonly=readonly)
 
 
 def _overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
@@ -321,7 +321,7 @@ def runs_list(
     if not store.exists():  # nothing run yet: an empty list (and no store created for it)
         print_table(f"runs in {store}", [])
         return
-    with _open_store(store) as st:
+    with _open_store(store, readonly=True) as st:
         runs = st.runs(experiment, limit)
         rows = []
         for r in runs:
@@ -348,7 +348,7 @@ def runs_show(
     """One run: config, status, timings, tasks, final metrics, its tables, notes, figures."""
     if not store.exists():
         raise LandscapeError(f"no run store at {store}")
-    with _open_store(store) as st:
+    with _open_store(store, readonly=True) as st:
         r = st.get_run(run_id)
         say(
             (r.id, "bold"),
@@ -387,20 +387,32 @@ def runs_export(
     run_id: Annotated[str | None, typer.Argument(help="Only this run (default: all).")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="Output format: csv.")] = "csv",
     table: Annotated[
-        str, typer.Option("--table", "-t", help="runs, metrics or tasks.")
+        str,
+        typer.Option(
+            "--table",
+            "-t",
+            help="runs, metrics, tasks, or tables (what the run printed, one value a row).",
+        ),
     ] = "metrics",
     output: Annotated[
         Path | None, typer.Option("--out", "-o", help="File to write (default stdout).")
     ] = None,
     store: StoreOpt = DEFAULT_STORE_PATH,
 ) -> None:
-    """Export runs, metrics or tasks as CSV."""
+    """Export runs, metrics, tasks or the printed tables as CSV."""
     if fmt != "csv":
         raise LandscapeError(f"--format {fmt!r} is not supported; allowed: csv")
     if not store.exists():
         raise LandscapeError(f"no run store at {store}")
-    with _open_store(store) as st:
+    with _open_store(store, readonly=True) as st:
         text = st.export_csv(table, run_id)
+        if run_id is not None and text.count("\n") <= 1:  # the header alone
+            rid = st.get_run(run_id).id
+            others = [t for t in st.TABLES if t != table and t != "runs"]
+            raise LandscapeError(
+                f"run {rid} recorded no {table}; export --table "
+                f"{' or --table '.join(others)} instead"
+            )
     if output is None:
         sys.stdout.write(text)
     else:
@@ -429,7 +441,7 @@ def report(
 
     if not store.exists():
         raise LandscapeError(f"no run store at {store}")
-    with _open_store(store) as st:
+    with _open_store(store, readonly=True) as st:
         path = write_report(output, st, run_ids or [], latest)
     say(str(path))
 

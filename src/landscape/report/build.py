@@ -57,9 +57,17 @@ def select_runs(store: Store, run_ids: Sequence[str] = (), latest: bool = False)
 
 
 def _figure(folder: Path, name: str, caption: str) -> dict[str, str] | None:
-    path = folder / name
+    """A figure of the run folder, embedded; a name leading outside the folder (``..``, an
+    absolute path, a link out) is never read."""
+    from ..runtime.store import _inside
+
+    path = _inside(folder, name, "a figure")
     fig = {"name": name, "caption": caption, "png": "", "html": ""}
-    png = path if path.suffix == ".png" else path.with_suffix(".png")
+    png = (
+        path
+        if path.suffix == ".png"
+        else _inside(folder, Path(name).with_suffix(".png"), "a figure")
+    )
     if png.is_file():
         fig["png"] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
     if path.suffix == ".html" and path.is_file():
@@ -97,13 +105,18 @@ def build_report(store: Store, run_ids: Sequence[str] = (), latest: bool = False
     shown: list[ReportRun] = []
     for run in runs:
         out = store.outputs(run.id)
-        figs = [_figure(run.folder, n, c) for n, c in out.figures.items()]
+        figs, refused = [], []
+        for n, c in out.figures.items():
+            try:
+                figs.append(_figure(run.folder, n, c))
+            except LandscapeError as err:
+                refused.append(f"figure not shown: {err}")
         mine = [c for c in claims if c.experiment == run.experiment]
         shown.append(
             ReportRun(
                 run=run,
                 tables=out.tables,
-                notes=out.notes,
+                notes=out.notes + refused,
                 figures=[f for f in figs if f is not None],
                 claims=[(c, evaluate(c, out.tables if out.tables else None)) for c in mine],
             )

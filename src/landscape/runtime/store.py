@@ -23,20 +23,32 @@ Layout::
     runs/<run_id>/*.png, *.npz   figures and arrays of the run
 
 Only the process that holds a run writes its tasks; worker processes return results to it.
+
+**A file landscape did not create is only read.** Before anything is written, an existing
+file is opened read-only and recognised as a store by its tag (SQLite's
+``application_id``, set when landscape creates a store) or, for stores made before the
+tag, by its five tables and their columns; any other database (or a file that is not one)
+is refused in one line, unchanged. ``Store(path, readonly=True)`` — what ``runs list``,
+``runs show``, ``runs export`` and ``report`` use — never writes: it opens the database
+read-only, so a store on a read-only mount can be read. Files named in the store (task
+arrays, figures) are read only from inside their run's folder.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import errno
 import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import time
+from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +74,40 @@ __all__ = [
 DEFAULT_STORE = Path("runs") / "landscape.db"
 STATUSES = ("running", "done", "failed", "interrupted")
 LOCK_NAME = ".lock"
+#: SQLite ``application_id`` of a landscape store ("LNDS"): how a store is told from others
+APPLICATION_ID = 0x4C4E4453
+#: the tables (and columns) of a store, to recognise one made before the tag
+_COLUMNS = {
+    "runs": {
+        "id",
+        "experiment",
+        "config",
+        "config_hash",
+        "seed",
+        "status",
+        "created",
+        "finished",
+        "duration",
+        "git_commit",
+        "host",
+        "pid",
+        "error",
+    },
+    "attempts": {"run_id", "n", "started", "last_seen", "finished", "status", "host", "pid"},
+    "metrics": {"run_id", "key", "step", "value"},
+    "outputs": {"run_id", "kind", "position", "name", "content"},
+    "tasks": {
+        "run_id",
+        "key",
+        "status",
+        "spec",
+        "result",
+        "arrays",
+        "started",
+        "finished",
+        "duration",
+    },
+}
 
 
 def _now() -> float:
@@ -150,6 +196,11 @@ def _cannot_open(path: Path, err: BaseException) -> LandscapeError:
     blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         reason = f"{blocking} is a file, not a folder"
+    if _disk_full(err):
+        return LandscapeError(
+            f"the disk holding the run store {path} is full ({reason}); free some space or "
+            "give --store a path on another disk"
+        )
     hint = (
         "another process is writing to it; wait for it and try again"
         if "locked" in reason
@@ -158,19 +209,152 @@ def _cannot_open(path: Path, err: BaseException) -> LandscapeError:
     return LandscapeError(f"cannot open the run store {path}: {reason}; {hint}")
 
 
+def _disk_full(err: BaseException) -> bool:
+    return getattr(err, "errno", None) == errno.ENOSPC or "disk is full" in str(err)
+
+
+def _writing_failed(path: Path, err: BaseException) -> LandscapeError:
+    """One line for a write the file system refused, naming the real cause."""
+    if _disk_full(err):
+        return LandscapeError(
+            f"the disk holding the run store {path} is full ({err}); nothing half-written "
+            "was kept — free some space and run the same command again to resume"
+        )
+    reason = getattr(err, "strerror", None) or str(err)
+    return LandscapeError(f"cannot write to the run store {path}: {reason}")
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write to ``path`` (``mode=ro``; ``immutable`` where the
+    folder is read-only and no unsaved changes wait in a ``-wal`` file).
+
+    Raises:
+        LandscapeError: the file cannot be opened for reading.
+    """
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.DatabaseError as err:
+        first = err
+        if not isinstance(err, sqlite3.OperationalError):
+            raise LandscapeError(
+                f"{path} is not a landscape run store (not an SQLite database: {err}); give "
+                "--store a new .db path"
+            ) from None
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise LandscapeError(
+            f"cannot read the run store {path} ({first}): its last changes wait in {wal.name} "
+            "and its folder cannot be written; open it once where it is writable"
+        )
+    try:  # a read-only folder: no -shm can be made, and nothing is pending
+        conn = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.Error as err:
+        raise _cannot_open(path, err) from None
+
+
+def _recognise(conn: sqlite3.Connection, path: Path) -> bool:
+    """Whether the database holds a landscape store (``False``: it is empty).
+
+    Raises:
+        LandscapeError: it holds anything else (another program's tables or tag).
+    """
+    try:
+        app = conn.execute("PRAGMA application_id").fetchone()[0]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        columns = {
+            t: {r[1] for r in conn.execute(f"PRAGMA table_info('{t}')")}
+            for t in names
+            if t in _COLUMNS
+        }
+    except sqlite3.DatabaseError as err:
+        raise LandscapeError(f"{path} is not a landscape run store ({err})") from None
+    if app == APPLICATION_ID:
+        return True
+    if app == 0 and not names:
+        return False
+    if app == 0 and set(names) == set(_COLUMNS) and all(columns[t] == _COLUMNS[t] for t in names):
+        return True  # a store made before the tag
+    shown = ", ".join(sorted(names)[:6]) or "no tables"
+    raise LandscapeError(
+        f"{path} is not a landscape run store (an SQLite database with {shown}"
+        f"{'' if app == 0 else f', application id {app:#x}'}); it was left unchanged — give "
+        "--store a new .db path"
+    )
+
+
+def _inside(root: Path, rel: str | os.PathLike, what: str) -> Path:
+    """``root / rel``, refused unless it resolves inside ``root`` (no ``..``, no link out).
+
+    Raises:
+        LandscapeError: the path leaves ``root``.
+    """
+    path = root / rel
+    try:
+        inside = path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):
+        inside = False
+    if Path(rel).is_absolute() or not inside:
+        raise LandscapeError(
+            f"the run store names {what} {str(rel)!r} outside its folder {root}; it was not read"
+        )
+    return path
+
+
+def _safe_run_id(run_id: str) -> bool:
+    return bool(run_id) and run_id not in (".", "..") and not any(c in run_id for c in "/\\\0")
+
+
 class Store:
     """The SQLite run store. Open it with ``Store(path)`` (default ``runs/landscape.db``).
 
     Args:
         path: database file; its folder also holds one sub-folder per run.
+        readonly: open it for reading only (it must exist; nothing is written, so a store
+            on a read-only mount works).
+
+    Raises:
+        LandscapeError: the path is a folder or not a regular file, the file is not a
+            landscape store (it is left unchanged), or the file system refuses it.
     """
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_STORE) -> None:
+    def __init__(self, path: str | os.PathLike = DEFAULT_STORE, readonly: bool = False) -> None:
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
-            raise LandscapeError(f"store path {self.path} is a directory; give a .db file path")
+        self.readonly = bool(readonly)
         self.root = self.path.parent
         self._holds: dict[str, _Hold] = {}
+        exists = self.path.exists()
+        if exists:
+            from .._validate import check_file
+
+            check_file(self.path, "run store")
+        if self.readonly:
+            if not exists:
+                raise LandscapeError(f"no run store at {self.path}")
+            self._conn = _connect_readonly(self.path)
+            try:
+                _recognise(self._conn, self.path)
+            except BaseException:
+                self._conn.close()
+                raise
+            self._conn.row_factory = sqlite3.Row
+            return
+        ours = False
+        if exists and self.path.stat().st_size > 0:  # look before writing anything
+            probe = _connect_readonly(self.path)
+            try:
+                ours = _recognise(probe, self.path)
+            finally:
+                probe.close()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -178,15 +362,26 @@ class Store:
             raise _cannot_open(self.path, err) from None
         self._conn.row_factory = sqlite3.Row
         try:
+            if not ours:
+                self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-        except sqlite3.OperationalError as err:  # read-only file system, /proc, locked
+            if ours and self._conn.execute("PRAGMA application_id").fetchone()[0] == 0:
+                self._conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # tag an old one
+        except sqlite3.OperationalError as err:  # read-only file system, /proc, locked, full
             self._conn.close()
             raise _cannot_open(self.path, err) from None
         except sqlite3.DatabaseError as err:
             self._conn.close()
             raise LandscapeError(f"{self.path} is not a landscape run store ({err})") from None
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise LandscapeError(
+                f"the run store {self.path} was opened read-only; open it with Store(path) "
+                "to record runs"
+            )
 
     # ------------------------------------------------------------------ housekeeping
     def close(self) -> None:
@@ -207,8 +402,12 @@ class Store:
 
     def folder(self, run_id: str) -> Path:
         """The run's folder for arrays and figures (created on demand)."""
+        self._writable()
         f = self.root / run_id
-        f.mkdir(parents=True, exist_ok=True)
+        try:
+            f.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise _writing_failed(self.path, err) from None
         return f
 
     def _lock_path(self, run_id: str) -> Path:
@@ -278,12 +477,14 @@ class Store:
             RunHeldError: the unfinished run is held by another live process (the same
                 command running elsewhere); nothing is changed.
         """
+        self._writable()
         config = json.loads(_canonical(config))
         h = config_hash(experiment, config)
         now = _now()
         commit = _git_commit()  # before the write lock: it runs git
         fd: int | None = None
         resumed = False
+        made: Path | None = None  # the folder of a new run, removed if it is not recorded
         self._conn.execute("BEGIN IMMEDIATE")  # one writer decides: no two take one run
         try:
             row = None
@@ -333,14 +534,24 @@ class Store:
                         os.getpid(),
                     ),
                 )
+                made = self.root / run_id
+                made_now = not made.exists()
                 self.folder(run_id)
+                made = made if made_now else None
                 fd = self._take(run_id, socket.gethostname(), os.getpid())
             attempt = self._open_attempt(run_id, now)
             self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+        except BaseException as err:
+            if self._conn.in_transaction:  # SQLite may have rolled back already (disk full)
+                self._conn.execute("ROLLBACK")
             if fd is not None:
                 os.close(fd)
+            if made is not None:  # nothing recorded: no empty run folder is left behind
+                shutil.rmtree(made, ignore_errors=True)
+            if isinstance(err, sqlite3.OperationalError | OSError) and not isinstance(
+                err, LandscapeError
+            ):
+                raise _writing_failed(self.path, err) from None
             raise
         self._holds[run_id] = _Hold(self.path.absolute(), run_id, attempt, fd)
         return self.get_run(run_id), resumed
@@ -348,6 +559,7 @@ class Store:
     def finish_run(self, run_id: str, status: str = "done", error: str | None = None) -> None:
         """Mark a run done, failed or interrupted, close its attempt, record its active time,
         and let go of it."""
+        self._writable()
         if status not in STATUSES:
             raise LandscapeError(f"status={status!r} is not one of {STATUSES}")
         now = _now()
@@ -391,8 +603,13 @@ class Store:
         """The run with id ``run_id`` (a unique prefix is enough; ``%`` and ``_`` are literal).
 
         Raises:
-            LandscapeError: no run, or an ambiguous prefix.
+            LandscapeError: an empty id, no run, or an ambiguous prefix.
         """
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise LandscapeError(
+                f"run id {run_id!r} is empty; give a run id or its first characters "
+                "(see `landscape runs list`)"
+            )
         rows = self._conn.execute(
             _RUN_SELECT + " WHERE r.id=? OR r.id LIKE ? ESCAPE '\\' ORDER BY r.id",
             (run_id, _escape_like(run_id) + "%"),
@@ -409,6 +626,11 @@ class Store:
         return self._run(rows[0])
 
     def _run(self, r: sqlite3.Row) -> Run:
+        if not _safe_run_id(r["id"]):
+            raise LandscapeError(
+                f"the run store {self.path} holds a run id {r['id']!r} that is not a folder "
+                "name; it was not written by landscape"
+            )
         return Run(
             id=r["id"],
             experiment=r["experiment"],
@@ -464,6 +686,7 @@ class Store:
     # ------------------------------------------------------------------ metrics
     def log_metric(self, run_id: str, key: str, value: float, step: int = 0) -> None:
         """Record (or overwrite) metric ``key`` at ``step``."""
+        self._writable()
         self._conn.execute(
             "INSERT OR REPLACE INTO metrics (run_id, key, step, value) VALUES (?,?,?,?)",
             (run_id, key, int(step), None if value is None else float(value)),
@@ -505,6 +728,7 @@ class Store:
         Values that are numpy arrays or tensors go to the ``.npz``; everything else must be
         JSON-serialisable.
         """
+        self._writable()
         arrays = {k: a for k, v in result.items() if (a := _to_numpy(v)) is not None}
         scalars = {k: _jsonable(v) for k, v in result.items() if k not in arrays}
         try:
@@ -551,13 +775,21 @@ class Store:
         for r in rows:
             res = json.loads(r["result"]) if r["result"] else {}
             if r["arrays"]:
-                with np.load(self.root / r["arrays"]) as z:
+                rel = Path(r["arrays"])
+                if rel.parts[:1] != (run_id,) or len(rel.parts) < 2:
+                    raise LandscapeError(
+                        f"the run store names a task's arrays {r['arrays']!r} outside the "
+                        f"folder of run {run_id}; it was not read"
+                    )
+                where = _inside(self.root / run_id, Path(*rel.parts[1:]), "a task's arrays")
+                with np.load(where, allow_pickle=False) as z:
                     res.update({k: z[k] for k in z.files})
             out[r["key"]] = res
         return out
 
     def save_arrays(self, run_id: str, name: str, **arrays: Any) -> Path:
         """Save arrays of the whole run to ``<run folder>/<name>.npz`` (atomic)."""
+        self._writable()
         path = self.folder(run_id) / f"{name}.npz"
         _atomic_write_npz(
             path,
@@ -583,6 +815,7 @@ class Store:
             notes: one line each.
             figures: file name in the run folder → caption.
         """
+        self._writable()
         rows = [  # columns keep their order (not _canonical, which sorts keys)
             ("table", i, t, json.dumps(list(map(dict, r)), default=str, ensure_ascii=False))
             for i, (t, r) in enumerate(tables.items())
@@ -615,7 +848,8 @@ class Store:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, table: str = "metrics", run_id: str | None = None) -> str:
-        """The runs, metrics or tasks table as CSV text (optionally one run only)."""
+        """The runs, metrics or tasks table as CSV text (optionally one run only); ``tables``:
+        the tables the runs printed, in long form (run, table title, row, column, value)."""
         header, rows = self._table(table, run_id)
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -624,7 +858,7 @@ class Store:
         return buf.getvalue()
 
     def to_pandas(self, table: str = "metrics", run_id: str | None = None):
-        """The runs, metrics or tasks table as a ``pandas.DataFrame`` (needs pandas)."""
+        """The runs, metrics, tasks or tables table as a ``pandas.DataFrame`` (needs pandas)."""
         try:
             import pandas as pd
         except ImportError:
@@ -648,11 +882,26 @@ class Store:
         "config",
     )
 
+    #: what :meth:`export_csv` and :meth:`to_pandas` export
+    TABLES = ("runs", "metrics", "tasks", "tables")
+
     def _table(self, table: str, run_id: str | None) -> tuple[list[str], list[list[Any]]]:
-        if table not in ("runs", "metrics", "tasks"):
-            raise LandscapeError(f"table={table!r} is not one of 'runs', 'metrics', 'tasks'")
+        if table not in self.TABLES:
+            raise LandscapeError(
+                f"table={table!r} is not one of {', '.join(map(repr, self.TABLES))}"
+            )
         if run_id is not None:
             run_id = self.get_run(run_id).id
+        if table == "tables":  # the tables a run printed, one value per row (long form)
+            runs = [run_id] if run_id is not None else [r.id for r in self.runs()[::-1]]
+            rows = [
+                [rid, title, i, col, value]
+                for rid in runs
+                for title, table_rows in self.outputs(rid).tables.items()
+                for i, row in enumerate(table_rows)
+                for col, value in row.items()
+            ]
+            return ["run_id", "table", "row", "column", "value"], rows
         if table == "runs":
             # the same Run objects `runs list` shows: status and active time derived once
             runs = [self.get_run(run_id)] if run_id is not None else self.runs()[::-1]

@@ -119,13 +119,16 @@ def reduce(cfg: Config, results: Results) -> Summary:
     if r["splits"]:
         tables[f"{r['architecture']} on {cfg.data}"] = r["splits"]
     notes = [f"meta: {r['meta']}"] if r["meta"] not in ("{}", "null") else []
-    values = {}
+    values = {"num_params": float(r["num_params"])}
+    for row in r["tensors"]:
+        if isinstance(row["norm"], int | float):
+            values[f"norm.{row['tensor']}"] = row["norm"]
     for row in r["splits"]:
         loss = next(v for k, v in row.items() if k.startswith("loss"))
         values[f"{row['split']}_loss"] = loss
         if "accuracy" in row:
             values[f"{row['split']}_accuracy"] = row["accuracy"]
-    return Summary(tables=tables, notes=notes, metrics=[(0, values)] if values else [])
+    return Summary(tables=tables, notes=notes, metrics=[(0, values)])
 
 
 def figures(cfg: Config, results: Results, summary: Summary) -> dict:
