@@ -48,11 +48,11 @@ import socket
 import sqlite3
 import subprocess
 import time
-from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
