@@ -20,19 +20,20 @@ from landscape.cli import main
 from landscape.runtime import Store
 
 # the issue's base command: one tiny size, two nets, one epoch
-B = [
-    "reproduce",
-    "choromanska",
-    "--quiet",
-    "--set",
-    "epochs=1",
-    "--set",
-    "runs=2",
-    "--set",
-    "runs_per_task=2",
-    "--set",
-    "sizes=[5]",
-]
+BASE = {"epochs": "1", "runs": "2", "runs_per_task": "2", "sizes": "[5]"}
+
+
+def quick(*items: str) -> list[str]:
+    """The small choromanska command, with ``items`` (KEY=VALUE) replacing its settings
+    (a key may be given once: a second --set of it is an error)."""
+    given = dict(item.split("=", 1) for item in items)
+    sets = {**{k: v for k, v in BASE.items() if k not in given}, **given}
+    return ["reproduce", "choromanska", "--quiet"] + [
+        a for k, v in sets.items() for a in ("--set", f"{k}={v}")
+    ]
+
+
+B = quick()
 
 
 def run(capsys, *argv):
@@ -80,7 +81,7 @@ BAD_SETS = {
 @pytest.mark.parametrize("item", list(BAD_SETS))
 def test_bad_config_values_are_one_line_and_leave_no_run(capsys, tmp_path, item):
     store = tmp_path / "x.db"
-    one_line(*run(capsys, *B, "--set", item, "--store", store)[::2], *BAD_SETS[item])
+    one_line(*run(capsys, *quick(item), "--store", store)[::2], *BAD_SETS[item])
     assert runs_in(store) == []
 
 
@@ -89,13 +90,7 @@ def test_a_task_too_large_to_allocate_is_refused_by_its_size(capsys, tmp_path):
     line = one_line(
         *run(
             capsys,
-            *B,
-            "--set",
-            "sizes=[100000]",
-            "--set",
-            "runs=20000",
-            "--set",
-            "runs_per_task=20000",
+            *quick("sizes=[100000]", "runs=20000", "runs_per_task=20000"),
             "--store",
             store,
         )[::2],

@@ -161,11 +161,9 @@ def _open_store(path: Path, readonly: bool = False):
 
 
 def _overrides(sets: list[str] | None, **flags: Any) -> dict[str, Any]:
-    from .runtime.config import parse_overrides
+    from .runtime.config import merge_flags, parse_overrides
 
-    merged = parse_overrides(sets or [])
-    merged.update({k: v for k, v in flags.items() if v is not None})
-    return merged
+    return merge_flags(parse_overrides(sets or []), flags)
 
 
 def _show(result: Any) -> None:

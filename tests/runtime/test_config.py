@@ -117,3 +117,130 @@ def test_list_items_are_named_by_index():
     with pytest.raises(ConfigError) as exc:
         load_config(Sizes, None, {"sizes": [1, "x"]})
     assert "sizes[1]" in _one_line(exc) and "'x'" in str(exc.value)
+
+
+# ---------------------------------------------------------------- strict typing (issue 21, 8)
+
+
+class Typed(StrictModel):
+    k_max: int = 3
+    lr: float = 0.1
+    flag: bool = False
+    sizes: list[int] = Field(default=[1, 2])
+    either: int | bool = 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        ({"k_max": True}, "k_max"),
+        ({"lr": False}, "lr"),
+        ({"sizes": [1, True]}, "sizes[1]"),
+    ],
+)
+def test_a_boolean_is_never_taken_for_a_number(raw, where):
+    import re
+
+    with pytest.raises(ConfigError, match=re.escape(where) + " must be a number, got a boolean"):
+        load_config(Typed, overrides=raw)
+
+
+def test_booleans_stay_where_they_belong():
+    cfg = load_config(Typed, overrides={"flag": True, "either": True, "k_max": 2, "lr": 1})
+    assert cfg.flag is True and cfg.either is True and cfg.k_max == 2 and cfg.lr == 1.0
+
+
+def test_set_true_for_an_int_is_an_error_from_the_command_line():
+    with pytest.raises(ConfigError, match="k_max must be a number"):
+        load_config(Typed, overrides=parse_overrides(["k_max=true"]))
+
+
+def test_a_yaml_key_given_twice_is_an_error(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("lr: 0.1\nk_max: 2\nlr: 0.5\n")
+    with pytest.raises(ConfigError, match=r"key 'lr' is given twice \(lines 1 and 3\)"):
+        load_config(Typed, path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("a:\n  b: 1\n  b: 2\n")
+    with pytest.raises(ConfigError, match="'b' is given twice"):
+        load_config(Typed, nested)
+
+
+def test_a_key_given_twice_on_the_command_line_is_an_error():
+    from landscape.runtime.config import merge_flags
+
+    with pytest.raises(ConfigError, match="k_max twice"):
+        parse_overrides(["k_max=2", "k_max=3"])
+    with pytest.raises(ConfigError, match="twice"):
+        parse_overrides(["a=1", "a.b=2"])
+    with pytest.raises(ConfigError, match=r"H is given twice: by its flag \(--H 4\)"):
+        merge_flags(parse_overrides(["H=7"]), {"H": 4})
+    assert merge_flags(parse_overrides(["lr=1"]), {"H": 4, "other": None}) == {"lr": 1, "H": 4}
+
+
+def test_cli_flag_and_set_of_one_key_is_refused(capsys):
+    from landscape.cli import main
+
+    assert main(["theory", "--H", "4", "--set", "H=7", "--store", "s.db"]) == 1
+    assert "H is given twice" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- bounded input (issue 21, 12)
+
+
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        refs = ",".join([f"*a{i - 1}"] * 9)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_bomb())
+    assert path.stat().st_size < 500  # 9⁹ ≈ 3.9e8 strings once expanded
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 100,000 values"):
+        load_config(Typed, path)
+    assert time.perf_counter() - t < 5.0
+    flow = ["&a0 [1,1,1,1,1,1,1,1,1]"]  # the same bomb in one --set value (flow style)
+    for i in range(1, 9):
+        flow.append(f"&a{i} [{','.join([f'*a{i - 1}'] * 9)}]")
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match="more than 100,000 values"):
+        parse_overrides(["sizes=[" + ", ".join(flow) + "]"])
+    assert time.perf_counter() - t < 5.0
+
+
+def test_an_oversized_config_file_is_refused_unread(tmp_path, monkeypatch):
+    from landscape.runtime import config as config_mod
+
+    path = tmp_path / "big.yaml"
+    path.write_text("lr: 0.1\n" + "# padding\n" * 200_000)  # ~2 MB
+    read = []
+    monkeypatch.setattr(type(path), "read_text", lambda self, *a, **k: read.append(self) or "")
+    with pytest.raises(ConfigError, match=r"MiB, more than the 1 MiB limit for a config file"):
+        config_mod.read_yaml(path)
+    assert read == []
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_a_config_that_is_not_a_regular_file_is_named(tmp_path, kind):
+    import os
+
+    path = {"directory": tmp_path, "fifo": tmp_path / "p", "device": "/dev/zero"}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    with pytest.raises(ConfigError, match=r"is a (directory|FIFO|character device)"):
+        load_config(Typed, path)
+
+
+def test_a_huge_value_or_key_is_echoed_short():
+    huge = "x" * 100_000
+    for overrides in ({huge: 1}, {"k_max": huge}):
+        with pytest.raises(ConfigError) as info:
+            load_config(Typed, overrides=overrides)
+        assert len(str(info.value)) < 300

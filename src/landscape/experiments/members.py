@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._errors import LandscapeError
 from ..ensemble import train_ensemble
 from ..evaluate import PureFn
 from ..functional import Batch
@@ -125,10 +126,25 @@ class MembersTask:
         return out
 
 
+#: the most tasks one group of members is split into (a run's task list stays small)
+MAX_TASKS = 100_000
+
+
 def chunks(
     experiment: str, config: dict, group: int, members: int, per_task: int
 ) -> list[MembersTask]:
-    """``members`` of ``group`` split into tasks of at most ``per_task``."""
+    """``members`` of ``group`` split into tasks of at most ``per_task``.
+
+    Raises:
+        LandscapeError: more than :data:`MAX_TASKS` tasks (checked before any is built).
+    """
+    count = -(-int(members) // max(1, int(per_task)))
+    if count > MAX_TASKS:
+        raise LandscapeError(
+            f"{experiment}: {members:,} members in tasks of {per_task:,} make {count:,} tasks, "
+            f"more than the {MAX_TASKS:,} a run may hold; raise the members per task or "
+            "train fewer members"
+        )
     return [
         MembersTask(experiment, config, group, first, min(per_task, members - first))
         for first in range(0, members, per_task)

@@ -1,4 +1,4 @@
-"""Configs: YAML files validated by pydantic, with command-line overrides.
+r"""Configs: YAML files validated by pydantic, with command-line overrides.
 
 Every experiment declares a pydantic model with ``extra="forbid"``; :func:`load_config`
 reads a YAML file, applies ``key=value`` overrides (dotted keys for nested fields; values
@@ -6,21 +6,41 @@ parsed as YAML, so ``sizes=[25,50]`` and ``lr=1e-3`` work; ``key=null`` sets ``N
 validates once. An unknown key, a bad value or an override without a value is one line
 naming the key and what is allowed. Float fields must be finite (``inf``/``nan`` are
 rejected).
+
+Typing is strict where a slip would go unnoticed: a boolean is never taken for a number
+(``k_max=true`` is an error, not 1), a YAML mapping may not repeat a key, and the same
+key may not be given twice (two ``--set``\ s, or a flag and a ``--set``). Input is bounded
+before it is used: a config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
+config that expands (through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values
+is refused before validation; messages echo at most a short ``repr`` of a value.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .._errors import ConfigError
+from .._errors import ConfigError, short
 
-__all__ = ["NULL", "StrictModel", "load_config", "parse_overrides", "validate_config"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_VALUES",
+    "NULL",
+    "StrictModel",
+    "load_config",
+    "merge_flags",
+    "parse_overrides",
+    "validate_config",
+]
+
+#: the largest config file read (1 MiB: a config is settings, not data)
+MAX_CONFIG_BYTES = 1 << 20
+#: the most values (scalars, list items, mapping entries) a config may hold once expanded
+MAX_CONFIG_VALUES = 100_000
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -51,13 +71,94 @@ def _loc(parts: Sequence[Any]) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return short(value, limit)
+
+
+def _check_size(data: Any, source: str, limit: int = MAX_CONFIG_VALUES) -> None:
+    """Refuse a config holding more than ``limit`` values once aliases are expanded.
+
+    Counts every value it visits (a shared list counts each time it is reached, as
+    validation would walk it) and stops at the limit, so a YAML alias bomb costs
+    ``limit`` steps, not its expanded size.
+
+    Raises:
+        ConfigError: more than ``limit`` values.
+    """
+    stack, count = [data], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > limit:
+            raise ConfigError(
+                f"{source}: the config holds more than {limit:,} values (once YAML aliases "
+                "are expanded); a config is a few settings — check the file"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key (it keeps the last)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            if key in seen:
+                raise ConfigError(
+                    f"key {_short(key)} is given twice (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); keep one"
+                )
+            seen[key] = key_node.start_mark.line
+        except TypeError:  # an unhashable key: the constructor below says so
+            pass
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)
+
+
+def _bools_as_numbers(raw: Any, value: Any, where: str) -> str | None:
+    """Where a boolean of the input became a number of the validated config (or ``None``).
+
+    pydantic's lax mode takes ``true`` for ``1``; a config should not.
+    """
+    if isinstance(raw, bool):
+        return where if not isinstance(value, bool) and isinstance(value, int | float) else None
+    if isinstance(raw, Mapping):
+        for k, v in raw.items():
+            if isinstance(value, BaseModel):
+                sub = getattr(value, str(k), None)
+            elif isinstance(value, Mapping):
+                sub = value.get(k)
+            else:
+                return None
+            found = _bools_as_numbers(v, sub, f"{where}.{k}" if where else str(k))
+            if found:
+                return found
+    elif isinstance(raw, list | tuple) and isinstance(value, list | tuple):
+        if len(raw) == len(value):
+            for i, (r, v) in enumerate(zip(raw, value, strict=True)):
+                found = _bools_as_numbers(r, v, f"{where}[{i}]")
+                if found:
+                    return found
+    return None
 
 
 def _describe_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
     e = err.errors()[0]
     loc = _loc(e["loc"])
+    loc = loc if len(loc) <= 60 else loc[:57] + "..."  # a key can be as long as a user likes
     if e["type"] == "extra_forbidden":
         allowed = ", ".join(model.model_fields)
         return f"{source}: unknown key '{loc}' (allowed: {allowed})"
@@ -77,10 +178,18 @@ def validate_config(model: type[C], data: Mapping[str, Any], source: str = "conf
     Raises:
         ConfigError: one line naming the bad key and what is allowed.
     """
+    _check_size(data, source)
     try:
-        return model.model_validate(dict(data))
+        config = model.model_validate(dict(data))
     except ValidationError as err:
         raise ConfigError(_describe_error(err, model, source)) from None
+    where = _bools_as_numbers(dict(data), config, "")
+    if where:
+        raise ConfigError(
+            f"{source}: {where} must be a number, got a boolean (true/false); write the "
+            "number itself"
+        )
+    return config
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -90,33 +199,60 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     :func:`load_config` applies it).
 
     Raises:
-        ConfigError: an item without ``=``, an empty key, or an empty value.
+        ConfigError: an item without ``=``, an empty key, an empty value, or a key given
+            twice.
     """
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"override {item!r} must look like key=value")
+            raise ConfigError(f"override {_short(item)} must look like key=value")
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
         if not key or any(not p for p in key.split(".")):
-            raise ConfigError(f"override {item!r} has no key; write key=value, e.g. lr=0.1")
+            raise ConfigError(f"override {_short(item)} has no key; write key=value, e.g. lr=0.1")
         if not raw.strip():
             raise ConfigError(
-                f"override {item!r} has no value; write {key}=VALUE "
-                f"(or {key}=null to clear an optional setting)"
+                f"override {_short(item)} has no value; write {_short(key, 40)}=VALUE "
+                f"(or {_short(key, 40)}=null to clear an optional setting)"
             )
         try:
-            value = yaml.safe_load(raw)
+            value = _load_yaml(raw)
         except yaml.YAMLError:
             value = raw
+        _check_size(value, f"--set {_short(key, 40)}")
         if value is None:
             value = NULL
         node = out
         parts = key.split(".")
-        for p in parts[:-1]:
+        for i, p in enumerate(parts[:-1]):
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set gives {'.'.join(parts[: i + 1])} twice; keep one")
+        if parts[-1] in node:
+            raise ConfigError(
+                f"--set gives {key if len(key) <= 60 else key[:57] + '...'} twice; keep one"
+            )
         node[parts[-1]] = value
     return out
+
+
+def merge_flags(overrides: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+    """``--set`` overrides and a command's own flags together (flags of ``None``: not given).
+
+    Raises:
+        ConfigError: a key given both ways (``--H 4 --set H=7``).
+    """
+    merged = dict(overrides)
+    for k, v in flags.items():
+        if v is None:
+            continue
+        if k in merged:
+            raise ConfigError(
+                f"{k} is given twice: by its flag (--{k.replace('_', '-')} {_short(v, 40)}) "
+                f"and by --set {k}={_short(merged[k], 40)}; keep one"
+            )
+        merged[k] = v
+    return merged
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,9 +271,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         ConfigError: missing file, YAML syntax error, or not a mapping.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    from .._validate import check_file
+
+    path = check_file(path, "config file", max_bytes=MAX_CONFIG_BYTES, exc=ConfigError)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -153,7 +289,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
             "--config takes a YAML file of key: value lines"
         )
     try:
-        data = yaml.safe_load(text) or {}
+        data = _load_yaml(text) or {}
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -164,6 +302,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: a config must be a mapping of key: value, got {type(data).__name__}"
         )
+    _check_size(data, str(path))
     return data
 
 

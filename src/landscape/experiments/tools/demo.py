@@ -9,7 +9,7 @@ table lists every member's final train and test loss and test accuracy; the best
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -27,14 +27,26 @@ NAME = "demo"
 TASKS_LABEL = "training chunks"
 
 
-class Config(ExperimentConfig):
-    """Settings of the demo (see ``configs/demo/quick.yaml``)."""
+#: bounds checked before a run is recorded
+MAX_MEMBERS = 100_000
+MAX_WIDTH = 100_000
+MAX_EPOCHS = 1_000_000
 
-    widths: list[int] = Field(default=[32], min_length=1)
+
+class Config(ExperimentConfig):
+    """Settings of the demo (see ``configs/demo/quick.yaml``).
+
+    Bounds: ``members`` 1..``MAX_MEMBERS`` (and at most ``members.MAX_TASKS`` tasks), each
+    width 1..``MAX_WIDTH``, ``epochs`` 1..``MAX_EPOCHS``.
+    """
+
+    widths: list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]] = Field(
+        default=[32], min_length=1, max_length=64
+    )
     activation: Literal["relu", "sigmoid", "tanh", "quadratic", "linear"] = "relu"
-    members: int = Field(default=4, ge=1)
-    members_per_task: int = Field(default=2, ge=1)
-    epochs: int = Field(default=20, ge=1)
+    members: int = Field(default=4, ge=1, le=MAX_MEMBERS)
+    members_per_task: int = Field(default=2, ge=1, le=MAX_MEMBERS)
+    epochs: int = Field(default=20, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(default=64, ge=1)
     optimizer: Literal["sgd", "adam"] = "adam"
     lr: float = Field(default=0.01, gt=0)
