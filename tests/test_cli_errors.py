@@ -7,6 +7,7 @@ diverged instead of crashing the summary; anything unforeseen is still one line.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import sys
 from pathlib import Path
@@ -314,3 +315,127 @@ def test_library_errors_are_landscape_errors():
     assert issubclass(CheckpointError, ValueError) and issubclass(DataError, ValueError)
     with pytest.raises(DataError):
         data.read_idx_header(Path("/nonexistent/idx"))
+
+
+# ---------------------------------------------------------------- issue 21, items 6, 7, 15
+
+
+@pytest.fixture
+def digits_ckpt(tmp_path):
+    spec = models.MLPSpec(in_features=64, widths=(12,), out_features=10)
+    path = tmp_path / "m.ckpt"
+    checkpoint.save(path, models.init_params(spec, 0), spec, meta={"loss": "cross_entropy"})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "needles"),
+    [
+        (["reproduce", "freeman-bruna", "--data-dir", "DIR"], ("data_dir does nothing", "--task")),
+        (["hessian", "CKPT", "--data", "digits", "--set", "data_dir=DIR"], ("data_dir", "digits")),
+        (["hessian", "CKPT", "--data", "digits", "--set", "trace_rtol=0.1"], ("--trace",)),
+        (["inspect", "CKPT", "--set", "mnist_dir=DIR"], ("mnist_dir", "no --data")),
+        (["plane", "CKPT", "--data", "digits", "--set", "second=CKPT"], ("directions three",)),
+        (["plane", "CKPT", "--data", "digits", "--set", "bn_batches=3"], ("bn recompute",)),
+        (["line", "CKPT", "--data", "digits", "--set", "orthogonalize=true"], ("one direction",)),
+        (
+            [
+                "connect",
+                "CKPT",
+                "CKPT",
+                "--data",
+                "digits",
+                "--threshold",
+                "1",
+                "--method",
+                "linear",
+                "--set",
+                "lr=0.5",
+            ],
+            ("lr does nothing", "dss"),
+        ),
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused(capsys, tmp_path, digits_ckpt, argv, needles):
+    argv = [str(digits_ckpt) if a == "CKPT" else str(tmp_path) if a == "DIR" else a for a in argv]
+    store = tmp_path / "x.db"
+    one_line(*run(capsys, *argv, "--store", store)[::2], *needles)
+    assert runs_in(store) == []
+
+
+def test_a_line_beyond_float_range_is_refused_and_an_overflowing_one_says_so(
+    capsys, tmp_path, digits_ckpt
+):
+    store = tmp_path / "x.db"
+    one_line(
+        *run(capsys, "line", digits_ckpt, "--data", "digits", "--range", "1e308", "--store", store)[
+            ::2
+        ],
+        "range",
+        "less than or equal to",
+    )
+    assert runs_in(store) == []
+    code, out, err = run(
+        capsys, "line", digits_ckpt, "--data", "digits", "--range", "1e20", "--store", store
+    )
+    assert code == 0, err
+    assert "RuntimeWarning" not in err and "overflow" not in err
+    assert "have a NaN or inf loss" in out
+
+
+def test_hessian_top_beyond_p_uses_the_dense_spectrum(capsys, tmp_path, digits_ckpt):
+    """--top 5000 on P = 910: every eigenvalue, from one dense eigh (not P Lanczos steps)."""
+    store = tmp_path / "x.db"
+    code, out, err = run(
+        capsys,
+        "hessian",
+        digits_ckpt,
+        "--data",
+        "digits",
+        "--top",
+        "5000",
+        "--set",
+        "n_samples=200",
+        "--quiet",
+        "--store",
+        store,
+    )
+    assert code == 0, err
+    assert "dense eigh" in out
+    with Store(store) as st:
+        r = st.runs()[0]
+        top = {int(k.rsplit("_", 1)[1]): v for k, _, v in st.metrics(r.id) if "lambda_top_" in k}
+        vals = [top[i] for i in sorted(top)]
+        assert any("lowered to 910" in n for n in st.outputs(r.id).notes)
+    assert len(vals) == 910
+    assert all(a >= b - 1e-6 * abs(vals[0]) for a, b in itertools.pairwise(vals))  # descending
+
+
+def test_the_connect_data_warning_is_one_line_of_text(capsys, tmp_path):
+    spec = models.MLPSpec(in_features=64, widths=(6,), out_features=10)
+    a, b = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
+    checkpoint.save(
+        a, models.init_params(spec, 0), spec, meta={"data": {"name": "digits", "seed": 1}}
+    )
+    checkpoint.save(
+        b, models.init_params(spec, 1), spec, meta={"data": {"name": "digits", "seed": 2}}
+    )
+    code, out, err = run(
+        capsys,
+        "connect",
+        a,
+        b,
+        "--data",
+        "digits",
+        "--threshold",
+        "5",
+        "--method",
+        "linear",
+        "--store",
+        tmp_path / "x.db",
+    )
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "warning" in ln.lower()]
+    assert len(lines) == 1 and lines[0].startswith("warning: the checkpoints record different")
+    assert "UserWarning" not in err and ".py:" not in err
+    assert "warning: the checkpoints record different data" in out  # and the run's note

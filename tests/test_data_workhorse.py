@@ -142,3 +142,41 @@ def test_mnist_full_size_option(tmp_path):
     full = data.load("mnist", directory=tmp_path, size=None, dtype=torch.float64)
     assert full.x_train.shape == (6, 784) and full.meta["image_size"] == 28
     assert torch.allclose(full.x_train, torch.as_tensor(first.reshape(6, -1) / 255.0))
+
+
+@pytest.mark.parametrize(("split", "bptt"), [("test", 3), ("train", 40)])
+def test_a_short_ptb_split_names_its_file(tmp_path, split, bptt):
+    """issue 21, item 15: the error said "no BPTT window" without the file."""
+    _ptb_dir(tmp_path)
+    (tmp_path / "ptb.test.txt").write_text(" the \n")  # 2 tokens: no window of 3
+    with pytest.raises(DataError, match=rf"ptb\.{split}\.txt \(ptb {split} split\) is too short"):
+        data.load("ptb", directory=tmp_path, batch_size=2, bptt=bptt)
+
+
+def test_a_gzip_bomb_is_refused_by_its_header_unread(tmp_path):
+    """issue 21, item 15: 13 MB of gzip expanding without end ended in MemoryError."""
+    import gzip
+
+    # a header declaring 10¹⁰ bytes of images (over the limit), then a few MB of zeros
+    header = bytes([0, 0, 0x08, 3]) + b"".join(n.to_bytes(4, "big") for n in (100_000, 1000, 100))
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(bomb, "wb") as fh:
+        fh.write(header)
+        fh.write(bytes(4 << 20))
+    with pytest.raises(DataError, match=r"declares shape \(100000, 1000, 100\).*GiB.*not read"):
+        data.read_idx(bomb)
+    # a small declared shape with far more data behind it: only what it declares is read
+    liar = tmp_path / "liar.gz"
+    small = bytes([0, 0, 0x08, 1]) + (10).to_bytes(4, "big")
+    with gzip.open(liar, "wb") as fh:
+        fh.write(small + bytes(8 << 20))
+    with pytest.raises(DataError, match="more bytes follow"):
+        data.read_idx(liar)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True])
+def test_a_bad_seed_is_a_landscape_error(seed):
+    from landscape import LandscapeError
+
+    with pytest.raises(LandscapeError, match=r"seed must be an integer in 0\.\.4294967295"):
+        data.digits(seed=seed)

@@ -136,3 +136,46 @@ def test_weighted_mean_of_uneven_chunks_is_the_full_batch_value(digits64, mlp_sp
     assert half.dtype == torch.float32 and float(half) == 0.625
     with pytest.raises(LandscapeError, match="empty"):
         weighted_mean([])
+
+
+# ---------------------------------------------------------------- issue 21, item 14
+
+
+def _bn_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6), torch.nn.ReLU(), torch.nn.Linear(6, 3)
+    )
+
+
+@pytest.mark.parametrize(("n", "chunk"), [(1, None), (17, 16), (33, 8)])
+def test_train_mode_batchnorm_on_a_chunk_of_one_row_is_a_landscape_error(n, chunk):
+    from landscape import LandscapeError
+    from landscape.functional import dataset_mean
+
+    fm = FunctionalModel(_bn_model(), mode="train")
+    x, y = torch.randn(n, 4), torch.randint(0, 3, (n,))
+    with pytest.raises(LandscapeError, match=r"chunk of 1 row\(s\).*chunk_size"):
+        dataset_mean(fm.loss, fm.params(), (x, y), chunk)
+    x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    ok = dataset_mean(fm.loss, fm.params(), (x, y), 8)  # chunks of 8: defined
+    assert torch.isfinite(ok)
+
+
+@pytest.mark.parametrize("classes", [3, 10, 100])  # the fast path (≤ 64) and F.cross_entropy
+def test_a_label_outside_the_models_classes_is_a_landscape_error(classes):
+    from landscape import LandscapeError, ensemble, optim
+    from landscape import params as P
+
+    fm = FunctionalModel(torch.nn.Linear(4, classes))
+    x, y = torch.randn(20, 4), torch.randint(0, classes, (20,))
+    y[3] = classes + 32
+    with pytest.raises(LandscapeError, match=rf"labels 0?\d*\.\.{classes + 32}.*{classes} outputs"):
+        fm.loss(fm.params(), (x, y))
+    with pytest.raises(LandscapeError, match=f"{classes} outputs"):
+        ensemble.train_ensemble(
+            fm.loss, P.stack([fm.params(), fm.params()]), (x, y), optim.SGD(lr=0.1), 1
+        )
+    y[3] = -1
+    with pytest.raises(LandscapeError, match=f"{classes} outputs"):
+        fm.loss(fm.params(), (x, y))

@@ -19,6 +19,7 @@ __all__ = [
     "check_file",
     "check_finite",
     "check_pure_function",
+    "check_seed",
     "curvature_dtype",
     "floating_dtype",
     "is_batch",
@@ -184,6 +185,27 @@ def split_frozen(
 # ---------------------------------------------------------------- numbers, endpoints, optimisers
 
 
+#: the largest seed (what numpy's and torch's generators take, and what fits SQLite)
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` as an int in ``0..MAX_SEED`` (not a bool).
+
+    Raises:
+        LandscapeError: anything else, e.g. ``-1``.
+    """
+    import numpy as np
+
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, int | np.integer)
+        or not 0 <= seed <= MAX_SEED
+    ):
+        raise LandscapeError(f"{name} must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    return int(seed)
+
+
 def check_positive(name: str, value: object, strict: bool = True) -> float:
     """``value`` as a float; it must be a finite number ``> 0`` (``>= 0`` unless ``strict``).
 
@@ -300,6 +322,8 @@ def check_endpoints(a: object, b: object, distinct: bool = False) -> None:
                 f"endpoints differ in dtype/device at {k!r}: a is {a[k].dtype} on {a[k].device}, "
                 f"b is {b[k].dtype} on {b[k].device}; move both with the same .to(...)"
             )
+    check_finite(a, "endpoint a")
+    check_finite(b, "endpoint b")
     if distinct and float(distance(a, b)) == 0.0:
         raise LandscapeError("endpoints a and b are the same point; there is no path to find")
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ._errors import DataError, check_choice
+from ._validate import check_seed
 from .data import Dataset
 
 __all__ = [
@@ -121,7 +122,7 @@ def cifar10(
     parts = [read_cifar_batch(folder / f) for f in TRAIN_FILES]
     xtr, ytr = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     xte, yte = read_cifar_batch(folder / TEST_FILE)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None and n < 1:
             raise DataError(f"{name}={n}: a subset needs at least 1 sample (or None for all)")

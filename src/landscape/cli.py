@@ -517,10 +517,28 @@ def _err(line: str) -> None:
 INTERRUPTED = "interrupted; run the same command again to resume"
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line of text (``warning: …``), without Python's file and line."""
+    if not _state["quiet"]:
+        _err(f"warning: {_one_line(message)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
+    import warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _show_warning
+    try:
+        return _main(argv, debug)
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: list[str], debug: bool) -> int:
     try:
         code = app(args=_hoist_global_flags(argv), prog_name="landscape", standalone_mode=False)
         if code == 130:  # typer turns a Ctrl-C inside a command into exit code 130

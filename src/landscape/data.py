@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ._errors import DataError, LandscapeError, check_choice
+from ._validate import check_file, check_seed
 
 __all__ = [
     "DATASETS",
@@ -142,7 +143,7 @@ class Dataset:
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < test_fraction < 1.0:
         raise LandscapeError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
+    perm = np.random.default_rng(check_seed(seed)).permutation(n)
     n_test = max(1, round(n * test_fraction))
     return perm[n_test:], perm[:n_test]
 
@@ -302,6 +303,10 @@ def read_idx_header(path: str | os.PathLike) -> tuple[np.dtype, tuple[int, ...]]
     return dtype, shape
 
 
+#: the most data an IDX file may declare (a gzip bomb is refused by its header, unread)
+MAX_IDX_BYTES = 2 << 30
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or raw.
 
@@ -312,16 +317,20 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         DataError: missing or unreadable file, broken or truncated gzip, bad magic, or a
             size that does not match the header.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"IDX file not found: {path}")
-    raw = _read_bytes(path)
-    dtype, shape, header = _parse_idx_header(path, raw)
+    path = check_file(path, "IDX file", exc=DataError)
+    dtype, shape, header = _parse_idx_header(path, _read_bytes(path, limit=4 + 4 * 255))
     expected = math.prod(shape) * dtype.itemsize
+    if expected > MAX_IDX_BYTES:
+        raise DataError(
+            f"{path}: its header declares shape {shape} ({expected / 2**30:.1f} GiB), more "
+            f"than the {MAX_IDX_BYTES / 2**30:g} GiB an IDX file may hold here; not read"
+        )
+    raw = _read_bytes(path, limit=header + expected + 1)  # never more than it declares
     if len(raw) - header != expected:
         raise DataError(
-            f"{path}: header says shape {shape} ({expected} bytes) but {len(raw) - header} "
-            "bytes follow; the file is truncated or not IDX"
+            f"{path}: header says shape {shape} ({expected} bytes) but "
+            f"{'more' if len(raw) - header > expected else len(raw) - header} bytes follow; "
+            "the file is truncated or not IDX"
         )
     return (
         np.frombuffer(raw, dtype=dtype, offset=header)
@@ -506,7 +515,7 @@ def mnist(
     for name, n in (("n_train", n_train), ("n_test", n_test)):
         if n is not None and n < 1:
             raise DataError(f"{name}={n}: a subset needs at least 1 sample (or None for all)")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
 
     def take(x: np.ndarray, y: np.ndarray, n: int | None) -> tuple[np.ndarray, np.ndarray]:
         if n is None or n >= len(x):
@@ -557,7 +566,7 @@ def polynomial(
     """
     check_choice("kind", kind, POLYNOMIALS)
     f, formula = POLYNOMIALS[kind]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
 
     def make(n: int) -> tuple[Tensor, Tensor]:
         x = rng.uniform(0.0, 1.0, size=(n, 1))
@@ -594,7 +603,7 @@ def teacher_student(
     """
     if not 1 <= k <= d:
         raise LandscapeError(f"teacher units k must be in 1..d={d}, got {k}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     q, _ = np.linalg.qr(rng.standard_normal((d, d)))
     teacher = q[:k]
 

@@ -67,15 +67,26 @@ def _cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     ``ignore_index``).
     """
     target = target.long()
-    if (
-        output.dim() == 2
-        and target.dim() == 1
-        and output.shape[1] <= FAST_CE_CLASSES
-        and output.device.type == "cpu"
-    ):
-        logp = output.t().contiguous().log_softmax(0)  # (C, N): reduce across rows
-        return -logp.gather(0, target.unsqueeze(0)).mean()
-    return F.cross_entropy(output, target)
+    try:
+        if (
+            output.dim() == 2
+            and target.dim() == 1
+            and output.shape[1] <= FAST_CE_CLASSES
+            and output.device.type == "cpu"
+        ):
+            logp = output.t().contiguous().log_softmax(0)  # (C, N): reduce across rows
+            return -logp.gather(0, target.unsqueeze(0)).mean()
+        return F.cross_entropy(output, target)
+    except (IndexError, RuntimeError) as err:
+        if "out of bounds" not in str(err):
+            raise
+        classes = output.shape[1] if output.dim() > 1 else output.shape[0]
+        lo, hi = int(target.min()), int(target.max())
+        raise LandscapeError(
+            f"cross_entropy: the targets hold class labels {lo}..{hi}, but the model has "
+            f"{classes} outputs (classes 0..{classes - 1}); check the labels or the "
+            "model's output width"
+        ) from None
 
 
 def _mse(output: Tensor, target: Tensor) -> Tensor:
@@ -275,7 +286,17 @@ class FunctionalModel:
                 if x.dtype != like.dtype or x.device != like.device:
                     x = x.to(device=like.device, dtype=like.dtype)
         full = {k: params[k] if k in params else frozen[k] for k in self.all_names}
-        return functional_call(self.module, (full, buffers), (x,), strict=True)
+        try:
+            return functional_call(self.module, (full, buffers), (x,), strict=True)
+        except ValueError as err:
+            if self.mode == "train" and "more than 1 value per channel" in str(err):
+                raise LandscapeError(
+                    f"mode='train' normalises with each chunk's own batch statistics, but a "
+                    f"chunk of {x.shape[0]} row(s) has one value per channel, so they are "
+                    "undefined; use a chunk_size that leaves no chunk of one row (N mod "
+                    "chunk_size ≠ 1), more samples, or mode='eval'"
+                ) from None
+            raise
 
     def loss(self, params: Mapping[str, Tensor], batch: Batch) -> Tensor:
         """Mean loss of ``params`` on ``batch = (x, y)`` (pure; float16/bfloat16 outputs are

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ._errors import DataError, check_choice
+from ._validate import check_file, check_seed
 from .data import Dataset
 
 __all__ = [
@@ -69,9 +70,7 @@ def tokenize(path: str | os.PathLike) -> list[str]:
     Raises:
         DataError: missing, unreadable, non-UTF-8 or empty file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"text file not found: {path}")
+    path = check_file(path, "text file", exc=DataError)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -178,11 +177,23 @@ def corpus_dataset(
 ) -> Dataset:
     """A :class:`~landscape.data.Dataset` of BPTT windows of a corpus (see the module docs)."""
     check_choice("test_split", test_split, ("valid", "test"))
-    xtr, ytr = bptt_windows(batchify(corpus.train, batch_size), bptt)
+    folder = (meta or {}).get("directory")
+
+    def named(split: str, err: DataError) -> DataError:
+        where = f"{Path(folder) / PTB_FILES[split]}" if folder else f"the {split} split"
+        return DataError(f"{where} ({name} {split} split) is too short: {err}")
+
+    try:
+        xtr, ytr = bptt_windows(batchify(corpus.train, batch_size), bptt)
+    except DataError as err:
+        raise named("train", err) from None
     stream = corpus.valid if test_split == "valid" else corpus.test
-    xte, yte = bptt_windows(
-        batchify(stream, min(batch_size, stream.shape[0] // (bptt + 1) or 1)), bptt
-    )
+    try:
+        xte, yte = bptt_windows(
+            batchify(stream, min(batch_size, stream.shape[0] // (bptt + 1) or 1)), bptt
+        )
+    except DataError as err:
+        raise named(test_split, err) from None
     return Dataset(
         name,
         xtr,
@@ -219,7 +230,7 @@ def generated_corpus(
     far below ``log V``) yet not deterministic; ``<eos>`` is one of the words. Deterministic
     for its ``seed``; every split uses the same chain.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     vocab = (EOS, *(f"w{i}" for i in range(1, vocab_size)))
     p = rng.dirichlet(np.full(vocab_size, 0.05), size=vocab_size)
 

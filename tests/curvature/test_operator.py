@@ -235,3 +235,20 @@ def test_dense_hessian_bounds_its_memory_by_default(mlp_problem, monkeypatch):
     assert max(rows_seen[1:]) == r  # after the probe, no pass saw more rows than planned
     with pytest.raises(LandscapeError, match="memory_budget"):
         dense_hessian(p.fm, p.params, p.data, memory_budget=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_before_any_product(bad):
+    """issue 21, item 14: eigenpairs on NaN weights failed in scipy after seconds."""
+    from landscape import FunctionalModel, LandscapeError
+    from landscape.curvature import HessianOperator, eigenpairs
+
+    fm = FunctionalModel(torch.nn.Linear(3, 2))
+    p = fm.params()
+    p["weight"][0, 1] = bad
+    batch = (torch.randn(8, 3), torch.randint(0, 2, (8,)))
+    with pytest.raises(LandscapeError, match=r"NaN or inf values in \['weight'\]"):
+        eigenpairs(HessianOperator(fm.loss, p, batch), k=1)
+    good = HessianOperator(fm.loss, fm.params(), batch)
+    with pytest.raises(LandscapeError, match="NaN or inf"):
+        good.at(p)

@@ -132,6 +132,9 @@ def test_pool_workers_end_with_their_parent(tmp_path, sig):
         assert [w for w in workers if not _gone(w)] == [], "workers outlived their parent"
         if sig == signal.SIGINT:
             assert proc.returncode == 130, proc.stderr.read().decode()
+        else:  # the resource tracker cleans up after the killed parent, without a word
+            _, err = proc.communicate(timeout=60)
+            assert b"leaked" not in err, err.decode()
     finally:
         if proc.poll() is None:
             proc.kill()

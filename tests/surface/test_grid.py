@@ -250,3 +250,42 @@ def test_zoom_evaluates_the_same_directions_at_each_range():
     assert spread[0] > spread[1] > spread[2]
     with pytest.raises(LandscapeError, match="ranges"):
         zoom(fm, p, d, data, ranges=(1.0, -0.1))
+
+
+# ---------------------------------------------------------------- issue 21, items 7 and 14
+
+
+def test_directions_of_the_wrong_shape_are_a_landscape_error():
+    fm = FunctionalModel(make_mlp())
+    p = fm.params()
+    d = random_directions(p, 2, seed=0)
+    bad = {k: (v[:-1] if k == "2.weight" else v) for k, v in d.vectors[1].items()}
+    with pytest.raises(LandscapeError, match=r"direction 1 has '2.weight' of shape \(7, 12\)"):
+        plane(fm, p, [d.vectors[0], bad], make_data())
+    with pytest.raises(LandscapeError, match="a plane needs 2 directions, got 0"):
+        plane(fm, p, [], make_data())
+    with pytest.raises(LandscapeError, match="params dicts shaped like the parameters"):
+        plane(fm, p, torch.zeros(2, 3), make_data())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_grid_beyond_the_floating_range_is_refused(dtype):
+    fm = FunctionalModel(make_mlp(dtype=dtype))
+    p = fm.params()
+    d = random_directions(p, 1, seed=0)
+    huge = float(torch.finfo(dtype).max) / 10
+    with pytest.raises(LandscapeError, match="beyond what float"):
+        line(fm, p, d, make_data(dtype=dtype), np.linspace(-huge, huge, 5))
+    with pytest.raises(LandscapeError, match="finite"):
+        line(fm, p, d, make_data(dtype=dtype), [0.0, float("nan")])
+
+
+def test_a_line_whose_every_loss_overflows_is_refused_but_a_partial_one_is_kept():
+    fm = FunctionalModel(make_mlp(dtype=torch.float32))
+    p = fm.params()
+    d = random_directions(p, 1, seed=0)
+    data = make_data(dtype=torch.float32)
+    s = line(fm, p, d, data, np.linspace(-1e20, 1e20, 5))  # the centre is finite
+    assert np.isfinite(s.loss[2]) and not np.isfinite(s.loss[[0, 1, 3, 4]]).any()
+    with pytest.raises(LandscapeError, match="NaN or inf at every point"):
+        line(fm, p, d, data, [-1e20, 1e20])

@@ -45,7 +45,7 @@ from torch import Tensor
 from torch.func import grad, jvp, vjp, vmap
 
 from .._errors import LandscapeError, check_choice
-from .._validate import LOW_PRECISION, check_int, check_pure_function
+from .._validate import LOW_PRECISION, check_finite, check_int, check_pure_function
 from ..functional import Batch, Data, FunctionalModel, batch_rows, get_loss, weighted_mean
 from ..params import Params, flatten, unflatten
 from ._inputs import (
@@ -271,6 +271,7 @@ class _EmpiricalOperator(CurvatureOperator):
     ) -> None:
         self.vector_chunk = check_int("vector_chunk", vector_chunk, 1)
         self.params, self.frozen = resolve(params, device, dtype, include_frozen)
+        check_finite({**self.params, **self.frozen}, "params")
         first = next(iter(self.params.values()))
         self.device, self.dtype = first.device, first.dtype
         p = sum(v.numel() for v in self.params.values())
@@ -390,6 +391,7 @@ class HessianOperator(_EmpiricalOperator):
         frozen_given = {k: v for k, v in params.items() if k in self.frozen}
         params = {k: v for k, v in params.items() if k not in self.frozen}
         new_params, _ = resolve(params, self.device, self.dtype)
+        check_finite({**new_params, **frozen_given}, "params")
         mine = {k: tuple(v.shape) for k, v in self.params.items()}
         theirs = {k: tuple(v.shape) for k, v in new_params.items()}
         if mine != theirs:

@@ -26,7 +26,7 @@ __all__ = [
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 #: largest seed a config may ask for (every RNG in numpy and torch takes it; fits SQLite)
-MAX_SEED = 2**32 - 1
+from .._validate import MAX_SEED  # noqa: E402  (one bound for every seed)
 
 
 class ExperimentConfig(StrictModel):
@@ -70,6 +70,44 @@ class MnistOrDigitsConfig(ExperimentConfig):
         if self.dataset == "mnist" and not self.mnist_dir:
             raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
         return self
+
+
+def refuse_unused(config: StrictModel, rules: dict[str, tuple[bool, str]]) -> None:
+    """Every option either acts or is refused: an option given a value other than its
+    default whose rule says it does not apply here is an error naming it and when it
+    applies. (A default is what happens anyway, so it is never refused; that also lets a
+    recorded config, which holds every field, validate again.) Call from a config's
+    ``model_validator(mode="after")``.
+
+    Args:
+        config: the validated config.
+        rules: option → ``(applies, when it applies)``.
+
+    Raises:
+        ValueError: an option given that does nothing with these settings.
+    """
+    fields = type(config).model_fields
+    for name, (applies, when) in rules.items():
+        if applies:
+            continue
+        default = fields[name].get_default(call_default_factory=True)
+        if getattr(config, name) != default:
+            raise ValueError(f"{name} does nothing here: it applies {when}")
+
+
+def data_folder_rules(
+    data: str | None, folders: tuple[str, ...] = ("data_dir", "mnist_dir")
+) -> dict[str, tuple[bool, str]]:
+    """The :func:`refuse_unused` rules of the dataset-folder options for ``--data data``."""
+    files = ", ".join(FILE_DATASETS)
+    when = f"to --data {files} (read from files), not to {data or 'no --data'}"
+    rules = {f: (data in FILE_DATASETS, when) for f in folders}
+    if "data_dir" in folders and "mnist_dir" in folders:
+        rules["mnist_dir"] = (
+            data == "mnist",
+            f"to --data mnist only (its older name; use --data-dir for {data or 'this'})",
+        )
+    return rules
 
 
 def torch_dtype(name: str) -> torch.dtype:

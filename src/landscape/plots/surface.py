@@ -88,6 +88,10 @@ def plot_line(
     for label, s in items.items():
         ax.plot(s.alpha, _values(s, measure), marker=".", label=label or None)
     ax.axvline(0.0, color="0.4", linestyle="--", linewidth=1.0, label="centre θ")
+    lo = min(float(np.min(s.alpha)) for s in items.values())
+    hi = max(float(np.max(s.alpha)) for s in items.values())
+    if hi > lo:  # the whole grid, also where the loss is not finite (not drawn)
+        ax.set_xlim(lo, hi)
     if logy:
         log_scale(ax, "y")
     first = next(iter(items.values()))

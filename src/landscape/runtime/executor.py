@@ -107,6 +107,30 @@ def _init_worker(threads: int, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
 
 
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with its stderr on ``/dev/null``.
+
+    The tracker outlives a parent killed with ``kill -9`` and then cleans up the pool's
+    semaphores itself — correctly — but prints "There appear to be 2 leaked semaphore
+    objects" on the user's terminal. It prints nothing else, so it is started quiet (once;
+    a tracker already running is left as it is).
+    """
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    if getattr(tracker, "_fd", None) is not None or os.name != "posix":
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (tasks in flight are lost)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
@@ -145,6 +169,7 @@ class ProcessExecutor:
         if not tasks:
             return
         ctx = mp.get_context("spawn")
+        _quiet_resource_tracker()
         pool = ProcessPoolExecutor(
             max_workers=min(self.workers, len(tasks)),
             mp_context=ctx,

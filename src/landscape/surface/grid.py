@@ -45,6 +45,7 @@ from torch.func import functional_call, vmap
 
 from .. import kernels
 from .._errors import LandscapeError, check_choice
+from .._validate import check_finite
 from ..functional import Data, FunctionalModel, OutputLoss, batch_rows, iter_chunks, weighted_mean
 from ..params import Params, _check_params, _check_same_keys, flatten
 from .directions import Directions
@@ -346,10 +347,23 @@ def evaluate_coefficients(
     check_choice("bn", bn, BN_MODES)
     fm = _as_fm(model, loss)
     _check_params(centre, "centre")
-    if not vectors:
-        raise LandscapeError("vectors must hold at least one direction")
-    for v in vectors:
+    check_finite(centre, "centre")
+    if isinstance(vectors, Mapping) or not vectors:
+        raise LandscapeError("vectors must be a list of at least one direction (params dicts)")
+    for i, v in enumerate(vectors):
+        if not isinstance(v, Mapping):
+            raise LandscapeError(
+                f"vectors[{i}] must be a params dict like the centre, got {type(v).__name__}"
+            )
         _check_same_keys(centre, v)
+        for k in centre:
+            if not isinstance(v[k], Tensor) or tuple(v[k].shape) != tuple(centre[k].shape):
+                got = tuple(v[k].shape) if isinstance(v[k], Tensor) else type(v[k]).__name__
+                raise LandscapeError(
+                    f"direction {i} has {k!r} of shape {got}, the centre's is "
+                    f"{tuple(centre[k].shape)}; directions must be shaped like the parameters"
+                )
+        check_finite(v, f"direction {i}")
     coeffs = torch.as_tensor(
         np.asarray(coefficients) if not isinstance(coefficients, Tensor) else coefficients
     )
@@ -357,9 +371,12 @@ def evaluate_coefficients(
         raise LandscapeError(
             f"coefficients must have shape (G, {len(vectors)}), got {tuple(coeffs.shape)}"
         )
+    if not bool(torch.isfinite(coeffs.double()).all()):
+        raise LandscapeError("coefficients must be finite numbers")
     first = next(iter(centre.values()))
     dev = torch.device(device) if device is not None else first.device
     dt = dtype or first.dtype
+    _check_reach(centre, vectors, coeffs, dt)
     c0 = {k: v.detach().to(dev, dt) for k, v in centre.items()}
     vs = [{k: v[k].detach().to(dev, dt) for k in c0} for v in vectors]
     coeffs = coeffs.to(dev, dt)
@@ -434,6 +451,24 @@ def evaluate_coefficients(
         "vmapped": vmap_points and not expanded,
         "method": "expanded" if expanded else "vmapped" if vmap_points else "looped",
     }
+
+
+def _check_reach(
+    centre: Mapping[str, Tensor], vectors: Sequence[Mapping[str, Tensor]], coeffs: Tensor, dt
+) -> None:
+    """Refuse a grid whose points leave ``dt``'s range: ``max|θ| + Σ_k max|c_k| max|d_k|``
+    must stay a finite number (else the "surface" is inf − inf = NaN everywhere)."""
+    reach = max(float(v.detach().abs().max()) for v in centre.values() if v.numel())
+    for k, v in enumerate(vectors):
+        top = max(float(t.detach().abs().max()) for t in v.values() if t.numel())
+        reach += float(coeffs[:, k].double().abs().max()) * top
+    limit = float(torch.finfo(dt).max) / 1e3  # headroom: a layer sums many such terms
+    if not reach < limit:
+        raise LandscapeError(
+            f"the grid reaches parameters of size {reach:.3g} (max|θ| + Σ max|c|·max|d|), "
+            f"beyond what {str(dt).removeprefix('torch.')} holds ({limit:.3g} with headroom); "
+            "every loss there would be inf or NaN — use a smaller range"
+        )
 
 
 def _moved(data: Data, chunk_size: int | None, dev: torch.device, dt: torch.dtype):
@@ -860,7 +895,25 @@ def _as_directions(directions: Directions | Sequence[Mapping[str, Tensor]]) -> D
         return directions
     if isinstance(directions, Mapping):
         return Directions((dict(directions),), "given")
+    if isinstance(directions, Tensor) or not all(isinstance(d, Mapping) for d in directions):
+        raise LandscapeError(
+            "directions must be a Directions, or a list of params dicts shaped like the "
+            f"parameters, got {type(directions).__name__}"
+        )
     return Directions(tuple(dict(d) for d in directions), "given")
+
+
+def check_defined(loss: np.ndarray) -> None:
+    """A surface is defined somewhere: refuse one whose every loss is NaN or inf.
+
+    Raises:
+        LandscapeError: no point has a finite loss.
+    """
+    if not np.isfinite(np.asarray(loss)).any():
+        raise LandscapeError(
+            "the loss is NaN or inf at every point of the grid (the model overflows there); "
+            "use a smaller range, or float64"
+        )
 
 
 def _coords(values: Any, name: str) -> np.ndarray:
@@ -885,6 +938,7 @@ def line(
     dirs = _as_directions(direction)
     a = _coords(alphas, "alphas")
     res = evaluate_coefficients(model, params, dirs.vectors[:1], a[:, None], data, **options)
+    check_defined(res["loss"])
     return Surface(
         a,
         None,
@@ -921,6 +975,7 @@ def plane(
     b = a if betas is None else _coords(betas, "betas")
     grid = np.stack(np.meshgrid(a, b, indexing="ij"), axis=-1).reshape(-1, 2)
     res = evaluate_coefficients(model, params, dirs.vectors, grid, data, **options)
+    check_defined(res["loss"])
     shape = (a.size, b.size)
     err = res["error"]
     return Surface(

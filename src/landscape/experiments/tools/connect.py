@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ... import checkpoint
 from ..._errors import LandscapeError
@@ -41,7 +41,14 @@ from ...evaluate import Evaluator
 from ...optim import Adam
 from ...params import unstack
 from ...runtime.store import task_key
-from .._base import ExperimentConfig, data_options, load_checkpoint_with_data, torch_dtype
+from .._base import (
+    ExperimentConfig,
+    data_folder_rules,
+    data_options,
+    load_checkpoint_with_data,
+    refuse_unused,
+    torch_dtype,
+)
 from ..lifecycle import CheckpointArtifact, Results, Summary
 
 NAME = "connect"
@@ -70,6 +77,23 @@ class Config(ExperimentConfig):
     grid: int = Field(default=33, ge=3)
     data_seed: int | None = Field(default=None, ge=0)
     """The split both checkpoints are evaluated on (default: see the module docs)."""
+
+    @model_validator(mode="after")
+    def _applies(self) -> Config:
+        trained = self.method != "linear"
+        refuse_unused(
+            self,
+            {
+                **data_folder_rules(self.data),
+                "alpha": (trained, "to --method dss, dss-constrained or bezier"),
+                "lr": (trained, "to --method dss, dss-constrained or bezier"),
+                "max_steps": (trained, "to --method dss, dss-constrained or bezier"),
+                "max_beads": (self.method in ("dss", "dss-constrained"), "to the DSS methods"),
+            },
+        )
+        if self.data_dir and self.mnist_dir:
+            raise ValueError("give the data folder once: data_dir (mnist_dir is its old name)")
+        return self
 
 
 def _recorded(meta: dict) -> dict | None:
@@ -221,7 +245,7 @@ def reduce(cfg: Config, results: Results) -> Summary:
     """The connection table; the string of beads as checkpoints ``string/bead_000.ckpt`` …"""
     r = results[0][1]
     ca = checkpoint.load(cfg.a)
-    data_seed, why, _ = evaluation_split(cfg, ca.meta, checkpoint.load(cfg.b).meta)
+    data_seed, why, warning = evaluation_split(cfg, ca.meta, checkpoint.load(cfg.b).meta)
     beads = {
         k.removeprefix("bead."): torch.as_tensor(v) for k, v in r.items() if k.startswith("bead.")
     }
@@ -243,7 +267,10 @@ def reduce(cfg: Config, results: Results) -> Summary:
         summary["barrier after align"] = r["barrier_after_align"]
     return Summary(
         tables={"connection": [{"quantity": k, "value": v} for k, v in summary.items()]},
-        notes=[f"string of {len(string)} points saved to string/ in the run folder"],
+        notes=[
+            *([f"warning: {warning}"] if warning else []),
+            f"string of {len(string)} points saved to string/ in the run folder",
+        ],
         metrics=[(0, {k: float(v) for k, v in summary.items() if isinstance(v, int | float)})],
         checkpoints=string,
         data={"result": r},

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import torch
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from ..._errors import LandscapeError
@@ -34,7 +35,13 @@ from ...curvature import (
 from ...data import DatasetName
 from ...runtime.progress import progress_bar
 from ...runtime.store import task_key
-from .._base import ExperimentConfig, load_checkpoint_with_data, torch_dtype
+from .._base import (
+    ExperimentConfig,
+    data_folder_rules,
+    load_checkpoint_with_data,
+    refuse_unused,
+    torch_dtype,
+)
 from ..lifecycle import Results, Summary
 
 NAME = "hessian"
@@ -74,6 +81,25 @@ class Config(ExperimentConfig):
     steps: int = Field(default=64, ge=2)
     zero_tol: float = Field(default=1e-3, gt=0)
     exact_max_params: int = Field(default=3000, ge=1)
+
+    @model_validator(mode="after")
+    def _applies(self) -> Config:
+        eig = self.top > 0 or self.bottom > 0
+        refuse_unused(
+            self,
+            {
+                **data_folder_rules(self.data),
+                "tol": (eig, "with --top or bottom > 0"),
+                "trace_rtol": (self.trace, "with --trace"),
+                "probes": (self.density or self.index, "with --density or --index"),
+                "steps": (self.density or self.index, "with --density or --index"),
+                "zero_tol": (self.index, "with --index"),
+                "exact_max_params": (self.index or eig, "with --index, --top or bottom"),
+            },
+        )
+        if self.data_dir and self.mnist_dir:
+            raise ValueError("give the data folder once: data_dir (mnist_dir is its old name)")
+        return self
 
 
 @dataclass(frozen=True)
@@ -154,19 +180,46 @@ def hessian_job(job: HessianTask) -> dict:
         if k > p
     ]
     out["notes"] = notes
+    spectrum: list = []  # the dense Hessian's eigen-decomposition, made once if needed
+
+    def dense() -> tuple[Tensor, Tensor, Tensor]:
+        if not spectrum:
+            with _stage(op, f"dense Hessian ({p} HVPs)", p):
+                matrix = op.to_dense().to(torch.float64)
+            values, vectors = torch.linalg.eigh(matrix)
+            spectrum.extend([matrix, values, vectors])
+        return spectrum[0], spectrum[1], spectrum[2]
+
     for which, wanted in (("top", cfg.top), ("bottom", cfg.bottom)):
         if wanted:
             k = min(wanted, p)
             label = f"{which} {k} eigenvalue{'s' if k > 1 else ''}"
-            if k < wanted:  # said while it runs, too: all P of them can take minutes
+            if k < wanted:  # said while it runs, too
                 label += f" ({asked[which]} lowered to P)"
+            steps = min(p, max(300, 4 * k))  # what Lanczos would take at most
+            if steps >= p and p <= cfg.exact_max_params:
+                # Lanczos would build the whole space anyway: one dense eigh is exact and
+                # far cheaper than P reorthogonalised steps
+                hvps_before = op.num_hvps
+                matrix, values, vectors = dense()
+                pick = torch.arange(p - 1, p - 1 - k, -1) if which == "top" else torch.arange(k)
+                lam, vec = values[pick], vectors[:, pick]
+                scale = float(values.abs().max()) or 1.0
+                resid = float((matrix @ vec - vec * lam).norm(dim=0).max()) / scale
+                out[f"{which}_eigenvalues"] = lam.cpu().numpy()
+                out[f"{which}_residual"] = resid
+                out[f"{which}_converged"] = resid <= cfg.tol
+                out[f"{which}_hvps"] = int(op.num_hvps - hvps_before)
+                out[f"{which}_method"] = "dense"
+                continue
             # Lanczos takes at most this many steps, then checks the k residuals
-            with _stage(op, label, min(p, max(300, 4 * k)) + k):
+            with _stage(op, label, steps + k):
                 r = eigenpairs(op, k=k, which=which, tol=cfg.tol, seed=cfg.seed)
             out[f"{which}_eigenvalues"] = r.eigenvalues.detach().cpu().double().numpy()
             out[f"{which}_residual"] = float(r.max_relative_residual)
             out[f"{which}_converged"] = bool(r.converged)
             out[f"{which}_hvps"] = int(r.num_hvps)
+            out[f"{which}_method"] = "lanczos"
     if cfg.trace:
         with _stage(op, "trace", None):
             t = hutchinson_trace(op, rtol=cfg.trace_rtol, seed=cfg.seed, deflate=min(20, p - 1))
@@ -188,8 +241,7 @@ def hessian_job(job: HessianTask) -> dict:
         out["density_integral"] = float(dens.integral())
     if cfg.index:
         if p <= cfg.exact_max_params:
-            with _stage(op, "index (dense Hessian)", p):
-                idx = exact_index(op, zero_tol=cfg.zero_tol)
+            idx = exact_index(dense()[1], zero_tol=cfg.zero_tol)
             out["eigenvalues"] = idx.eigenvalues.detach().cpu().double().numpy()
         else:
             idx = estimate_index(quad, zero_tol=cfg.zero_tol)
@@ -210,9 +262,10 @@ def _eigen_rows(cfg: Config, r: dict) -> tuple[list[dict], dict[str, float]]:
             detail = ""
             if i == 0:
                 met = "met" if r[f"{which}_converged"] else "NOT met"
+                how = "dense eigh" if r.get(f"{which}_method") == "dense" else "Lanczos"
                 detail = (
                     f"residual ≤ {r[f'{which}_residual']:.1e} (tol {cfg.tol:g}, {met}), "
-                    f"{r[f'{which}_hvps']} HVPs"
+                    f"{how}, {r[f'{which}_hvps']} HVPs"
                 )
             rows.append({"quantity": f"λ_{which} {i + 1}", "value": float(v), "detail": detail})
             metrics[f"lambda_{which}_{i + 1}"] = float(v)

@@ -15,13 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from pydantic import model_validator
 
 from ... import checkpoint
 from ...data import DatasetName
 from ...functional import dataset_mean
 from ...params import num_params
 from ...runtime.store import task_key
-from .._base import ExperimentConfig, load_checkpoint_with_data
+from .._base import (
+    ExperimentConfig,
+    data_folder_rules,
+    load_checkpoint_with_data,
+    refuse_unused,
+)
 from ..lifecycle import Results, Summary
 
 NAME = "inspect"
@@ -34,6 +40,11 @@ class Config(ExperimentConfig):
     checkpoint: str
     data: DatasetName | None = None
     mnist_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _applies(self) -> Config:
+        refuse_unused(self, data_folder_rules(self.data, ("mnist_dir",)))
+        return self
 
 
 def _norm(v: torch.Tensor) -> float | str:

@@ -11,14 +11,35 @@ and maximum along the line, and the mean at the two ends.
 
 from __future__ import annotations
 
+from pydantic import model_validator
+
 from ..lifecycle import Results, Summary
-from .plane import Config, draw, make_tasks, next_tasks, summarize
+from . import plane
+from .plane import draw, make_tasks, next_tasks, summarize
 
 __all__ = ["NAME", "Config", "figures", "more_tasks", "reduce", "tasks"]
 
 NAME = "line"
 TASKS_LABEL = "direction"
 MORE_LABEL = "line points"
+
+
+class Config(plane.Config):
+    """The options of ``landscape plane``, one direction: no second to orthogonalise, no
+    third model."""
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> Config:
+        for name, why in (
+            ("orthogonalize", "a line has one direction"),
+            ("second", "--directions three makes a plane"),
+            ("third", "--directions three makes a plane"),
+        ):
+            if getattr(self, name) not in (None, False):
+                raise ValueError(f"{name} does nothing for a line: {why}")
+        if self.directions == "three":
+            raise ValueError("directions 'three' makes a plane; use landscape plane")
+        return self
 
 
 def tasks(cfg: Config) -> list:

@@ -47,13 +47,23 @@ from ...surface import (
     three_model_plane,
 )
 from ...surface.directions import load_trajectory
-from ...surface.grid import directions_payload
-from .._base import ExperimentConfig, load_checkpoint_with_data, torch_dtype
+from ...surface.grid import check_defined, directions_payload
+from .._base import (
+    ExperimentConfig,
+    data_folder_rules,
+    load_checkpoint_with_data,
+    refuse_unused,
+    torch_dtype,
+)
 from ..lifecycle import CheckpointArtifact, Results, Summary
 
 NAME = "plane"
 TASKS_LABEL = "directions"
 MORE_LABEL = "grid rows"
+
+
+#: the largest grid range (a float32 grid beyond it is inf − inf; no landscape lives there)
+MAX_RANGE = 1e30
 
 
 class Config(ExperimentConfig):
@@ -89,7 +99,7 @@ class Config(ExperimentConfig):
     trajectory: str | None = None
     second: str | None = None
     third: str | None = None
-    range: float = Field(default=1.0, gt=0)
+    range: float = Field(default=1.0, gt=0, le=MAX_RANGE)
     steps: int = Field(default=21, ge=2, le=1001)
     zoom: list[float] | None = None
     bn: Literal["eval", "recompute"] = "eval"
@@ -115,12 +125,30 @@ class Config(ExperimentConfig):
 
     @model_validator(mode="after")
     def _needs(self) -> Config:
-        if self.zoom is not None and (not self.zoom or any(r <= 0 for r in self.zoom)):
-            raise ValueError(f"zoom must list positive ranges, got {self.zoom}")
+        if self.zoom is not None and (
+            not self.zoom or any(not 0 < r <= MAX_RANGE for r in self.zoom)
+        ):
+            raise ValueError(f"zoom must list ranges in (0, {MAX_RANGE:g}], got {self.zoom}")
         if self.directions == "pca" and not self.trajectory:
             raise ValueError("directions 'pca' needs trajectory (a folder of checkpoints)")
         if self.directions == "three" and not (self.second and self.third):
             raise ValueError("directions 'three' needs second and third (two more checkpoints)")
+        if self.zoom is not None and self.range != 1.0:
+            raise ValueError("give range or zoom, not both (zoom lists the ranges to draw)")
+        random = self.directions == "random"
+        refuse_unused(
+            self,
+            {
+                **data_folder_rules(self.data, ("mnist_dir",)),
+                "second": (self.directions == "three", "with --directions three"),
+                "third": (self.directions == "three", "with --directions three"),
+                "hessian_which": (self.directions == "hessian", "with --directions hessian"),
+                "norm": (random, "with --directions random"),
+                "one_d": (random, "with --directions random"),
+                "orthogonalize": (random, "with --directions random"),
+                "bn_batches": (self.bn == "recompute", "with --bn recompute"),
+            },
+        )
         return self
 
     @property
@@ -387,6 +415,16 @@ def summarize(experiment: str, cfg: Config, results: Results) -> Summary:
     from ... import checkpoint
 
     d, surfaces = surfaces_of(cfg, results)
+    bad = []
+    for s in surfaces:
+        check_defined(s.loss)
+        n_bad = int(np.size(s.loss) - np.isfinite(s.loss).sum())
+        if n_bad:
+            r = s.meta.get("range", cfg.ranges[0])
+            bad.append(
+                f"note: {n_bad} of {np.size(s.loss)} points at range {r:g} have a NaN or inf "
+                "loss (the model overflows there); they are left out of the picture's levels"
+            )
     rows = [level_row(s) for s in surfaces]
     info = [
         {"quantity": "parameters P", "value": d["num_params"]},
@@ -428,8 +466,9 @@ def summarize(experiment: str, cfg: Config, results: Results) -> Summary:
     return Summary(
         tables={f"{experiment} of {Path(cfg.checkpoint).name}": rows, "directions": info},
         notes=[
+            *bad,
             "directions.pt holds the directions (alpha.<name>, beta.<name>): "
-            "θ + α d_alpha + β d_beta recomputes any grid point of surface.npz"
+            "θ + α d_alpha + β d_beta recomputes any grid point of surface.npz",
         ],
         metrics=[
             (i, {k: v for k, v in r.items() if isinstance(v, float)}) for i, r in enumerate(rows)

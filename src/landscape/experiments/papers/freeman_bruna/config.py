@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ....runtime.config import StrictModel
-from ..._base import ExperimentConfig
+from ..._base import ExperimentConfig, refuse_unused
 
 __all__ = ["Config", "DigitsConfig", "PolyConfig", "WorkhorseConfig"]
 
@@ -122,3 +122,11 @@ class Config(ExperimentConfig):
     max_beads: int = Field(default=32, ge=1)
     max_depth: int = Field(default=8, ge=1)
     grid: int = Field(default=33, ge=3)
+
+    @model_validator(mode="after")
+    def _applies(self) -> Config:
+        refuse_unused(
+            self,
+            {"data_dir": (self.task != "paper", "to --task mnist-cnn, cifar10-cnn or ptb-lstm")},
+        )
+        return self
