@@ -411,7 +411,7 @@ def test_hessian_top_beyond_p_uses_the_dense_spectrum(capsys, tmp_path, digits_c
     assert all(a >= b - 1e-6 * abs(vals[0]) for a, b in itertools.pairwise(vals))  # descending
 
 
-def test_the_connect_data_warning_is_one_line_of_text(capsys, tmp_path):
+def test_the_connect_data_warning_is_one_line_of_text(tmp_path):
     spec = models.MLPSpec(in_features=64, widths=(6,), out_features=10)
     a, b = tmp_path / "a.ckpt", tmp_path / "b.ckpt"
     checkpoint.save(
@@ -420,22 +420,33 @@ def test_the_connect_data_warning_is_one_line_of_text(capsys, tmp_path):
     checkpoint.save(
         b, models.init_params(spec, 1), spec, meta={"data": {"name": "digits", "seed": 2}}
     )
-    code, out, err = run(
-        capsys,
-        "connect",
-        a,
-        b,
-        "--data",
-        "digits",
-        "--threshold",
-        "5",
-        "--method",
-        "linear",
-        "--store",
-        tmp_path / "x.db",
+    import subprocess
+
+    done = subprocess.run(  # a real process: pytest records warnings instead of printing them
+        [
+            sys.executable,
+            "-m",
+            "landscape.cli",
+            "connect",
+            str(a),
+            str(b),
+            "--data",
+            "digits",
+            "--threshold",
+            "5",
+            "--method",
+            "linear",
+            "--store",
+            str(tmp_path / "x.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
+    code, out, err = done.returncode, done.stdout, done.stderr
     assert code == 0, err
     lines = [ln for ln in err.splitlines() if "warning" in ln.lower()]
-    assert len(lines) == 1 and lines[0].startswith("warning: the checkpoints record different")
+    assert len(lines) == 1, err
+    assert lines[0].startswith("warning: the checkpoints record different")
     assert "UserWarning" not in err and ".py:" not in err
     assert "warning: the checkpoints record different data" in out  # and the run's note

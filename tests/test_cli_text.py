@@ -120,3 +120,15 @@ def test_a_config_string_with_a_closing_tag_is_recorded_and_shown(capsys, tmp_pa
     assert code == 0 and str(odd) in out, err
     code, out, err = run(capsys, "runs", "show", "inspect", "--store", store)
     assert code == 0 and str(odd) in out, err
+
+
+@SETTINGS
+@given(name=NAME)
+def test_a_run_command_prints_its_odd_store_folder_as_text(capsys, tmp_path, name):
+    """The run line every recorded command prints (`run ID → folder`), here from `theory`."""
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    code, out, err = run(capsys, "theory", "--H", "3", "--k-max", "2", "--store", folder / "s.db")
+    assert code == 0, err
+    assert printable(folder) in out
+    _no_control(out + err)

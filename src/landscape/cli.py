@@ -517,10 +517,13 @@ def _err(line: str) -> None:
 INTERRUPTED = "interrupted; run the same command again to resume"
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as one line of text (``warning: …``), without Python's file and line."""
-    if not _state["quiet"]:
-        _err(f"warning: {_one_line(message)}")
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning as one line of text (``warning: …``), without Python's file and line;
+    nothing under ``--quiet``."""
+    if _state["quiet"]:
+        return ""
+    text = printable(_one_line(message))
+    return f"warning: {text[:MAX_ERROR]}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,13 +532,13 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    shown = warnings.showwarning
-    if not debug:
-        warnings.showwarning = _show_warning
+    formatted = warnings.formatwarning
+    if not debug:  # (a warnings recorder, e.g. pytest's, records them unformatted)
+        warnings.formatwarning = _format_warning
     try:
         return _main(argv, debug)
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatted
 
 
 def _main(argv: list[str], debug: bool) -> int:

@@ -11,6 +11,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from .._errors import CheckpointError, LandscapeError, check_choice
+from .._validate import MAX_SEED
 from ..runtime.config import StrictModel, load_config, read_yaml
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 #: largest seed a config may ask for (every RNG in numpy and torch takes it; fits SQLite)
-from .._validate import MAX_SEED  # noqa: E402  (one bound for every seed)
 
 
 class ExperimentConfig(StrictModel):

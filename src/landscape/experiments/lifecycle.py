@@ -46,6 +46,9 @@ __all__ = [
 #: ``(task, result)`` pairs in task order
 Results = Sequence[tuple[Any, dict[str, Any]]]
 
+#: the most tasks one phase of a run may hold (checked before the run is recorded)
+MAX_TASKS = 100_000
+
 
 @dataclass(frozen=True)
 class CheckpointArtifact:
@@ -179,6 +182,11 @@ def execute(
     if check is not None:
         check(config)
     tasks = module.tasks(config)
+    if len(tasks) > MAX_TASKS:
+        raise LandscapeError(
+            f"{module.NAME}: this config makes {len(tasks):,} tasks, more than the "
+            f"{MAX_TASKS:,} a run may hold; ask for fewer (or more per task)"
+        )
     run, resumed = store.start_run(
         module.NAME, config.model_dump(mode="json"), getattr(config, "seed", None), resume
     )

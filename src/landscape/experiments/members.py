@@ -23,6 +23,7 @@ from ..functional import Batch
 from ..optim import Optimizer, Schedule
 from ..params import Params, stack
 from ..runtime.store import task_key
+from .lifecycle import MAX_TASKS
 
 __all__ = ["MembersProblem", "MembersTask", "chunks", "gather", "member_seed"]
 
@@ -124,10 +125,6 @@ class MembersTask:
         if "params" in prob.keep:
             out.update({f"param.{k}": v.detach().cpu().numpy() for k, v in res.params.items()})
         return out
-
-
-#: the most tasks one group of members is split into (a run's task list stays small)
-MAX_TASKS = 100_000
 
 
 def chunks(

@@ -8,9 +8,9 @@ naming the key and what is allowed. Float fields must be finite (``inf``/``nan``
 rejected).
 
 Typing is strict where a slip would go unnoticed: a boolean is never taken for a number
-(``k_max=true`` is an error, not 1), a YAML mapping may not repeat a key, and the same
-key may not be given twice (two ``--set``\ s, or a flag and a ``--set``). Input is bounded
-before it is used: a config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
+(``k_max=true`` is an error, not 1), a YAML mapping may not repeat a key, and the same key
+may not be given twice (in two ``--set`` options, or by a flag and a ``--set``). Input is
+bounded before it is used: a config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
 config that expands (through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values
 is refused before validation; messages echo at most a short ``repr`` of a value.
 """

@@ -84,8 +84,11 @@ class _PlainBar(_Bar):
     def _line(self, tail: str = "") -> None:
         done = f"{self.completed:g}" + (f"/{self.total:g}" if self.total else "")
         elapsed = _elapsed(time.monotonic() - self._start)
-        console.print(
-            printable(f"{self.description}: {done} {tail}{elapsed}"), markup=False, highlight=False
+        console.print(  # one line in a log, however long (no wrapping at 80 columns)
+            printable(f"{self.description}: {done} {tail}{elapsed}"),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         self._printed = True
 

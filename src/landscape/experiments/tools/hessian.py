@@ -182,9 +182,9 @@ def hessian_job(job: HessianTask) -> dict:
     out["notes"] = notes
     spectrum: list = []  # the dense Hessian's eigen-decomposition, made once if needed
 
-    def dense() -> tuple[Tensor, Tensor, Tensor]:
+    def dense(label: str = "index") -> tuple[Tensor, Tensor, Tensor]:
         if not spectrum:
-            with _stage(op, f"dense Hessian ({p} HVPs)", p):
+            with _stage(op, f"{label}: dense Hessian", p):
                 matrix = op.to_dense().to(torch.float64)
             values, vectors = torch.linalg.eigh(matrix)
             spectrum.extend([matrix, values, vectors])
@@ -201,7 +201,7 @@ def hessian_job(job: HessianTask) -> dict:
                 # Lanczos would build the whole space anyway: one dense eigh is exact and
                 # far cheaper than P reorthogonalised steps
                 hvps_before = op.num_hvps
-                matrix, values, vectors = dense()
+                matrix, values, vectors = dense(label)
                 pick = torch.arange(p - 1, p - 1 - k, -1) if which == "top" else torch.arange(k)
                 lam, vec = values[pick], vectors[:, pick]
                 scale = float(values.abs().max()) or 1.0
