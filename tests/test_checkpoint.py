@@ -208,3 +208,16 @@ def test_not_a_regular_file_is_named_as_such(tmp_path, kind):
         path = "/dev/zero"
     with pytest.raises(CheckpointError, match=r"is a (directory|FIFO|character device)"):
         checkpoint.load(path)
+
+
+def test_extra_state_that_is_not_a_tensor_is_refused_in_one_line(tmp_path):
+    class WithExtra(torch.nn.Linear):
+        def get_extra_state(self):
+            return {"note": "not a tensor"}
+
+        def set_extra_state(self, state):
+            pass
+
+    with pytest.raises(CheckpointError, match=r"not tensors.*_extra_state"):
+        checkpoint.save(tmp_path / "x.ckpt", WithExtra(2, 2))
+    assert not (tmp_path / "x.ckpt").exists()

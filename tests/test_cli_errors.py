@@ -450,3 +450,43 @@ def test_the_connect_data_warning_is_one_line_of_text(tmp_path):
     assert lines[0].startswith("warning: the checkpoints record different")
     assert "UserWarning" not in err and ".py:" not in err
     assert "warning: the checkpoints record different data" in out  # and the run's note
+
+
+@pytest.mark.parametrize("command", ["hessian", "plane", "line", "inspect", "connect"])
+@pytest.mark.parametrize("kind", ["fifo", "directory", "device"])
+def test_a_checkpoint_that_is_not_a_regular_file_is_named_in_every_command(
+    capsys, tmp_path, digits_ckpt, command, kind
+):
+    import os
+
+    bad = {"fifo": tmp_path / "pipe", "directory": tmp_path, "device": Path("/dev/zero")}[kind]
+    if kind == "fifo":
+        os.mkfifo(bad)
+    argv = [command, bad]
+    if command == "connect":
+        argv = [command, digits_ckpt, bad, "--threshold", "1"]
+    if command != "inspect":
+        argv += ["--data", "digits"]
+    store = tmp_path / "x.db"
+    one_line(*run(capsys, *argv, "--store", store)[::2], "not a regular file")
+    assert runs_in(store) == []
+
+
+def test_recompute_batchnorm_on_a_model_without_it_is_refused(capsys, tmp_path, digits_ckpt):
+    store = tmp_path / "x.db"
+    one_line(
+        *run(
+            capsys, "plane", digits_ckpt, "--data", "digits", "--bn", "recompute", "--store", store
+        )[::2],
+        "--bn recompute does nothing",
+        "no BatchNorm",
+    )
+    assert runs_in(store) == []
+
+
+def test_mnist_dir_with_the_digits_dataset_is_refused(capsys, tmp_path):
+    store = tmp_path / "x.db"
+    one_line(
+        *run(capsys, *quick("dataset=digits", f"mnist_dir={tmp_path}"), "--store", store)[::2],
+        "mnist_dir does nothing with dataset 'digits'",
+    )

@@ -179,3 +179,25 @@ def test_a_label_outside_the_models_classes_is_a_landscape_error(classes):
     y[3] = -1
     with pytest.raises(LandscapeError, match=f"{classes} outputs"):
         fm.loss(fm.params(), (x, y))
+
+
+def test_float_targets_for_cross_entropy_are_whole_class_numbers_or_probabilities():
+    from landscape import LandscapeError
+
+    fm = FunctionalModel(torch.nn.Linear(4, 3))
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 1, 0, 2])
+    p = fm.params()
+    assert torch.equal(fm.loss(p, (x, y.double())), fm.loss(p, (x, y)))
+    probs = torch.nn.functional.one_hot(y, 3).float()
+    torch.testing.assert_close(fm.loss(p, (x, probs)), fm.loss(p, (x, y)))
+    with pytest.raises(LandscapeError, match="not whole numbers"):
+        fm.loss(p, (x, y + 0.5))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0, 0.0])
+def test_optimisers_refuse_a_learning_rate_that_is_not_a_finite_positive_number(bad):
+    from landscape import LandscapeError, optim
+
+    for make in (optim.SGD, optim.Adam):
+        with pytest.raises(LandscapeError, match="lr > 0"):
+            make(lr=bad)

@@ -77,6 +77,13 @@ def _split_module(module: nn.Module) -> tuple[Params, dict[str, Tensor]]:
     """A module's ``state_dict`` as ``(parameters, buffers)``, each in the module's order."""
     names = {k for k, _ in module.named_parameters(remove_duplicate=False)}
     state = module.state_dict()
+    extra = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if extra:
+        raise CheckpointError(
+            f"the module's state_dict holds entries that are not tensors: {_names(extra)} "
+            "(extra state from get_extra_state?); a weights-only checkpoint stores tensors "
+            "only — save a dict of its tensors, and the extra state beside it"
+        )
     params = {k: v for k, v in state.items() if k in names}
     buffers = {k: v for k, v in state.items() if k not in names}
     return params, buffers

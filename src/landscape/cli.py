@@ -494,6 +494,36 @@ def _hoist_global_flags(argv: list[str]) -> list[str]:
     return flags + rest
 
 
+#: options that may be given more than once
+REPEATABLE = ("--set", "-s")
+
+
+def _repeated_option(argv: list[str]) -> str | None:
+    """The first option (``--name``) given twice on the command line, or ``None``.
+
+    Click keeps the last of ``--H 4 --H 5`` silently; like a key given twice in a config,
+    that is refused. ``--set`` is repeatable (its keys are checked on their own).
+    """
+    seen: set[str] = set()
+    skip = False
+    for arg in argv:
+        if arg == "--":
+            break
+        if skip:  # the value of a repeatable option (it may look like a flag)
+            skip = False
+            continue
+        if arg in REPEATABLE:
+            skip = True
+            continue
+        if not arg.startswith("--") or arg in _GLOBAL_FLAGS:
+            continue
+        name = arg.split("=", 1)[0]
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
 def _one_line(text: object) -> str:
     """A message on one line: line breaks (and the spaces around them) become one space;
     other control characters stay for :func:`_err` to show as escapes."""
@@ -542,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str], debug: bool) -> int:
+    twice = _repeated_option(argv)
+    if twice is not None:
+        _err(f"error: {twice} is given twice; keep one")
+        return 2
     try:
         code = app(args=_hoist_global_flags(argv), prog_name="landscape", standalone_mode=False)
         if code == 130:  # typer turns a Ctrl-C inside a command into exit code 130

@@ -66,6 +66,15 @@ def _cross_entropy(output: Tensor, target: Tensor) -> Tensor:
     ``F.cross_entropy`` to rounding; class indices must lie in ``[0, C)`` (no
     ``ignore_index``).
     """
+    if target.is_floating_point():
+        if target.shape == output.shape:  # class probabilities (soft labels)
+            return F.cross_entropy(output, target.to(output.dtype))
+        if not bool((target == target.round()).all()):
+            raise LandscapeError(
+                "cross_entropy: the targets are floats that are not whole numbers; give class "
+                f"indices (integers), or class probabilities shaped like the outputs "
+                f"{tuple(output.shape)}"
+            )
     target = target.long()
     try:
         if (

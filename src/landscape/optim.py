@@ -56,6 +56,11 @@ def finite_members(params: Mapping[str, Tensor]) -> Tensor:
     return torch.isfinite(total)
 
 
+def _finite_positive(x: object) -> bool:
+    """A finite number > 0 (NaN, inf, booleans and non-numbers are not)."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
 @dataclass(frozen=True)
 class SGD:
     """SGD with optional (Nesterov) momentum and L2 weight decay, as ``torch.optim.SGD``."""
@@ -66,7 +71,7 @@ class SGD:
     nesterov: bool = False
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or not 0 <= self.momentum < 1 or self.weight_decay < 0:
+        if not (_finite_positive(self.lr) and 0 <= self.momentum < 1 and 0 <= self.weight_decay):
             raise LandscapeError(
                 f"SGD needs lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={self.lr}, "
                 f"momentum={self.momentum}, weight_decay={self.weight_decay}"
@@ -117,7 +122,13 @@ class Adam:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1 or self.eps <= 0:
+        if not (
+            _finite_positive(self.lr)
+            and 0 <= self.beta1 < 1
+            and 0 <= self.beta2 < 1
+            and _finite_positive(self.eps)
+            and 0 <= getattr(self, "weight_decay", 0.0) < math.inf
+        ):
             raise LandscapeError(
                 f"Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got lr={self.lr}, "
                 f"betas=({self.beta1}, {self.beta2}), eps={self.eps}"

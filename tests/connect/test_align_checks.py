@@ -47,15 +47,17 @@ def test_a_frozen_layer_left_out_of_the_params_is_refused(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_without_a_model_a_skipped_layer_shows_in_the_loss_and_is_refused(seed):
+def test_a_bare_loss_is_refused_for_want_of_a_model_to_check(seed):
     fa, fb = FunctionalModel(_net(seed, frozen=True)), FunctionalModel(_net(seed + 10, True))
     a, b = fa.params(), fb.params()
 
     def loss(params, batch):  # a bare function: no model to inspect
         return fa.loss(params, batch)
 
-    with pytest.raises(LandscapeError, match="changed the loss"):
+    with pytest.raises(LandscapeError, match="needs the model: pass model="):
         align_and_interpolate(loss, a, b, _data(seed), grid=5)
+    with pytest.raises(LandscapeError, match="frozen"):  # given the model, it is checked
+        align_and_interpolate(loss, a, b, _data(seed), grid=5, model=fa)
     unchecked = weight_matching(a, b)  # params alone: returned, and says it is unchecked
     assert unchecked.checked == "none"
 

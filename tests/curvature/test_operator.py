@@ -252,3 +252,14 @@ def test_non_finite_weights_are_refused_before_any_product(bad):
     good = HessianOperator(fm.loss, fm.params(), batch)
     with pytest.raises(LandscapeError, match="NaN or inf"):
         good.at(p)
+
+
+def test_nan_in_the_data_is_named_before_any_product():
+    from landscape import FunctionalModel, LandscapeError
+    from landscape.curvature import HessianOperator
+
+    fm = FunctionalModel(torch.nn.Linear(3, 2))
+    x = torch.randn(8, 3)
+    x[2, 1] = float("nan")
+    with pytest.raises(LandscapeError, match="the data's inputs hold NaN or inf"):
+        HessianOperator(fm.loss, fm.params(), (x, torch.randint(0, 2, (8,))))

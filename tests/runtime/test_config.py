@@ -244,3 +244,37 @@ def test_a_huge_value_or_key_is_echoed_short():
         with pytest.raises(ConfigError) as info:
             load_config(Typed, overrides=overrides)
         assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("raw", "what"),
+    [({"k_max": 3.0}, "got a float"), ({"k_max": "3"}, "got a string")],
+)
+def test_a_float_or_a_string_is_not_taken_for_an_integer(raw, what):
+    with pytest.raises(ConfigError, match=f"k_max must be an integer, {what}"):
+        load_config(Typed, overrides=raw)
+    assert load_config(Typed, overrides={"lr": "1e-3"}).lr == 1e-3  # YAML 1.1 reads 1e-3 so
+
+
+def test_deep_nesting_and_huge_numbers_are_config_errors(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    for depth in (40, 500):
+        deep.write_text("sizes: " + "[" * depth + "]" * depth + "\n")
+        with pytest.raises(ConfigError, match="nested"):
+            load_config(Typed, deep)
+        with pytest.raises(ConfigError, match="nested"):
+            parse_overrides(["sizes=" + "[" * depth + "]" * depth])
+    with pytest.raises(ConfigError, match="cannot be read"):
+        parse_overrides(["k_max=" + "9" * 5000])
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("k_max: " + "9" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(Typed, huge)
+
+
+def test_a_flag_given_twice_is_an_error(capsys):
+    from landscape.cli import main
+
+    assert main(["theory", "--H", "4", "--H", "5", "--store", "s.db"]) == 2
+    assert "--H is given twice" in capsys.readouterr().err
+    assert main(["theory", "--set", "--H", "--quiet", "--store", "s.db"]) == 1  # a --set value

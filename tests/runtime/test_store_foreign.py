@@ -232,3 +232,54 @@ def test_an_inspect_run_exports_its_numbers(capsys, tmp_path):
     assert len(rows) > 1 and any("num_params" in r and ",23.0" in r for r in rows), out
     code, out, _ = run(capsys, "runs", "export", "inspect", "--table", "tables", "--store", db)
     assert code == 0 and "layers.0.weight" in out and "run_id,table,row,column,value" in out
+
+
+def test_a_foreign_wal_mode_database_gets_no_side_files(capsys, tmp_path):
+    db = tmp_path / "wal.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=wal")
+    conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.commit()
+    conn.close()
+    before = _state(db)
+    for argv in (["runs", "list"], ["runs", "export"], ["report"], ["theory", "--H", "3"]):
+        code, _, err = run(capsys, *argv, "--store", db)
+        assert code == 1 and "not a landscape run store" in err
+        assert _state(db) == before  # no -wal, no -shm beside it
+
+
+def test_an_empty_file_reads_as_an_empty_store_and_a_tagged_empty_database_is_refused(
+    capsys, tmp_path
+):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for argv in (["runs", "list"], ["runs", "export"]):
+        code, _, err = run(capsys, *argv, "--store", empty)
+        assert code == 0, err
+    assert empty.stat().st_size == 0  # reading it wrote nothing
+    tagged = tmp_path / "tagged.db"
+    conn = sqlite3.connect(tagged)
+    conn.execute("PRAGMA user_version=5")  # another program's empty database
+    conn.close()
+    before = _state(tagged)
+    code, _, err = run(capsys, "theory", "--H", "3", "--store", tagged)
+    assert code == 1 and "user version 5" in err
+    assert _state(tagged) == before
+
+
+@pytest.mark.parametrize("name", ["", ".", "a\x00b", "..", "sub/../../x.png"])
+def test_a_figure_name_that_is_no_file_of_the_run_folder_is_skipped(tmp_path, name):
+    from landscape.report import build_report
+
+    with Store(tmp_path / "s.db") as st:
+        run_, _ = st.start_run("x", {"a": 1})
+        st.save_outputs(run_.id, {}, [], {name: "caption"})
+        st.finish_run(run_.id)
+        html = build_report(st, [run_.id])
+    assert "figure not shown" in html
+
+
+def test_a_run_id_of_any_length_is_an_ordinary_error(tmp_path):
+    with Store(tmp_path / "s.db") as st:
+        with pytest.raises(LandscapeError, match="no run with id 'aaaa"):
+            st.get_run("a" * 100_000)

@@ -41,8 +41,8 @@ elementwise, a buffer, an ``nn.Sequential`` whose Linear layers run in another o
 whatever the structure, it checks on a batch, in float64, that the aligned ``θ_B``
 computes the same outputs as ``θ_B`` (to rounding) before returning it; a difference is an
 error, never a result. Without a model (params alone) the alignment is returned unchecked
-(``Alignment.checked`` says so), and :func:`align_and_interpolate` then checks that the
-loss at the aligned ``θ_B`` equals the loss at ``θ_B`` on its data.
+(``Alignment.checked`` says so); :func:`align_and_interpolate`, which uses it, always has
+the model (it refuses a bare loss function).
 
 Not aligned: the LSTM language model (:class:`landscape.models.LSTMSpec`), whose hidden
 units would have to be permuted in all four gate blocks of the input and recurrent weights
@@ -110,11 +110,10 @@ class Alignment:
         sweeps: coordinate-descent sweeps over the layers.
         converged: a sweep changed no permutation before ``max_sweeps``.
         checked: how the alignment was checked to keep the function: ``"outputs"`` (the
-            model's outputs at ``θ_B`` and at the aligned ``θ_B`` on a batch, in float64),
-            ``"loss"`` (the loss at both on the data, when no model was at hand) or
-            ``"none"`` (params alone: nothing to run them with).
+            model's outputs at ``θ_B`` and at the aligned ``θ_B`` on a batch, in float64)
+            or ``"none"`` (params alone: nothing to run them with).
         max_output_change: the largest ``|f_{θ_B}(x) − f_{aligned}(x)|`` over the check
-            batch (or the loss difference for ``"loss"``; ``nan`` when unchecked).
+            batch, relative to ``1 + max |f_{θ_B}(x)|`` (``nan`` when unchecked).
     """
 
     params: Params
@@ -829,11 +828,10 @@ def align_and_interpolate(
 ) -> AlignmentReport:
     """Barrier of the straight segment before and after weight matching ``θ_B`` to ``θ_A``.
 
-    The alignment is checked before it is used: with the model (``model=``, or the
-    :class:`~landscape.FunctionalModel` whose ``loss`` is the objective) on the model's
-    structure and outputs (see :func:`weight_matching`, the check batch taken from the
-    data); with a bare loss, the loss at the aligned ``θ_B`` must equal the loss at
-    ``θ_B``. Otherwise it is an error.
+    The alignment is checked before it is used, on the model's structure and outputs (see
+    :func:`weight_matching`; the check batch is the first chunk of the data), so the model
+    is needed: ``model=``, or the :class:`~landscape.FunctionalModel` whose ``loss`` is
+    the objective (a bare function cannot be checked, and is refused).
 
     Args:
         loss: a pure ``loss(params, batch) -> scalar`` with its ``data``, or an
@@ -847,11 +845,17 @@ def align_and_interpolate(
         :class:`AlignmentReport` with both :class:`~landscape.connect.Interpolation`\\ s.
 
     Raises:
-        LandscapeError: as :func:`weight_matching`, or an alignment that changes the loss.
+        LandscapeError: as :func:`weight_matching`, or no model to check the alignment on.
     """
     objective, measure = objective_and_measure(loss, data, measure)
     if model is None:
         model = _model_behind(objective.fn)
+    if model is None:
+        raise LandscapeError(
+            "align_and_interpolate checks that the alignment keeps the model's function, so "
+            "it needs the model: pass model=your_module (or the loss of a FunctionalModel, "
+            "fm.loss, or an Evaluator of one)"
+        )
     alignment = weight_matching(
         a,
         b,
@@ -861,20 +865,10 @@ def align_and_interpolate(
         layers=layers,
         spec=spec,
         model=model,
-        inputs=objective.data if model is not None else None,
+        inputs=objective.data,
     )
     before = interpolate(objective, a, b, grid=grid, measure=measure)
     after = interpolate(objective, a, alignment.params, grid=grid, measure=measure)
-    if model is None:
-        change = abs(after.loss_b - before.loss_b)
-        if not change <= 1e-4 * (1.0 + abs(before.loss_b)):
-            raise LandscapeError(
-                f"weight matching changed the loss at θ_B from {before.loss_b:.6g} to "
-                f"{after.loss_b:.6g}, so the layer chain read from the names is not the "
-                "model's (a frozen, skipped or shared layer?); pass model= to have it "
-                "checked, or layers=[...] in forward order"
-            )
-        alignment = _replace(alignment, checked="loss", max_output_change=change)
     return AlignmentReport(alignment=alignment, before=before, after=after)
 
 

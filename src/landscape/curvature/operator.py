@@ -376,7 +376,19 @@ class HessianOperator(_EmpiricalOperator):
     def _check_loss(self) -> None:
         batch = next(iter(self._batches()))
         with torch.no_grad():
-            check_scalar(bind(self.loss, batch)(self.params), "loss")
+            value = bind(self.loss, batch)(self.params)
+        check_scalar(value, "loss")
+        if not bool(torch.isfinite(value)):
+            bad = [
+                name
+                for name, t in zip(("inputs", "targets"), batch or (), strict=False)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all())
+            ]
+            why = f"the data's {' and '.join(bad)} hold NaN or inf" if bad else "it overflows"
+            raise LandscapeError(
+                f"the loss is {float(value)} at these parameters on the first data chunk "
+                f"({why}); curvature of an undefined loss is undefined — check the data"
+            )
 
     def at(self, params: Mapping[str, Tensor]) -> HessianOperator:
         """The same operator (loss, data, options) at another point ``params``.

@@ -69,6 +69,11 @@ class MnistOrDigitsConfig(ExperimentConfig):
     def _dataset(self) -> MnistOrDigitsConfig:
         if self.dataset == "mnist" and not self.mnist_dir:
             raise ValueError("dataset 'mnist' needs mnist_dir (the folder with the IDX files)")
+        if self.dataset == "digits" and self.mnist_dir:
+            raise ValueError(
+                "mnist_dir does nothing with dataset 'digits' (the bundled digits are used); "
+                "drop one of them"
+            )
         return self
 
 
@@ -101,11 +106,13 @@ def data_folder_rules(
     """The :func:`refuse_unused` rules of the dataset-folder options for ``--data data``."""
     files = ", ".join(FILE_DATASETS)
     when = f"to --data {files} (read from files), not to {data or 'no --data'}"
+    if data is None:
+        when = f"with --data {files} (read from files); here no --data is given"
     rules = {f: (data in FILE_DATASETS, when) for f in folders}
     if "data_dir" in folders and "mnist_dir" in folders:
         rules["mnist_dir"] = (
             data == "mnist",
-            f"to --data mnist only (its older name; use --data-dir for {data or 'this'})",
+            "to --data mnist only (the older name of --data-dir for MNIST)",
         )
     return rules
 

@@ -8,7 +8,8 @@ naming the key and what is allowed. Float fields must be finite (``inf``/``nan``
 rejected).
 
 Typing is strict where a slip would go unnoticed: a boolean is never taken for a number
-(``k_max=true`` is an error, not 1), a YAML mapping may not repeat a key, and the same key
+(``k_max=true`` is an error, not 1; nor is ``3.0`` or ``"3"`` taken for an integer), a
+YAML mapping may not repeat a key, and the same key
 may not be given twice (in two ``--set`` options, or by a flag and a ``--set``). Input is
 bounded before it is used: a config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
 config that expands (through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values
@@ -41,6 +42,8 @@ __all__ = [
 MAX_CONFIG_BYTES = 1 << 20
 #: the most values (scalars, list items, mapping entries) a config may hold once expanded
 MAX_CONFIG_VALUES = 100_000
+#: the deepest nesting of lists and mappings in a config
+MAX_CONFIG_DEPTH = 32
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -84,20 +87,25 @@ def _check_size(data: Any, source: str, limit: int = MAX_CONFIG_VALUES) -> None:
     Raises:
         ConfigError: more than ``limit`` values.
     """
-    stack, count = [data], 0
+    stack, count = [(data, 0)], 0
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
         count += 1
         if count > limit:
             raise ConfigError(
                 f"{source}: the config holds more than {limit:,} values (once YAML aliases "
                 "are expanded); a config is a few settings — check the file"
             )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{source}: a value is nested more than {MAX_CONFIG_DEPTH} levels deep; a "
+                "config is a few settings — check the file"
+            )
         if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
+            stack.extend((k, depth + 1) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list | tuple):
-            stack.extend(node)
+            stack.extend((v, depth + 1) for v in node)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -125,16 +133,33 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _m
 
 
 def _load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)
+    """YAML through the strict loader; a value too deep or a number too long is a
+    :class:`ConfigError` (not a ``RecursionError`` or Python's integer-digits limit)."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except RecursionError:
+        raise ConfigError(
+            f"the value is nested too deeply (more than {MAX_CONFIG_DEPTH} levels are allowed)"
+        ) from None
+    except ValueError as err:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"a value cannot be read: {short(str(err), 120)}") from None
 
 
-def _bools_as_numbers(raw: Any, value: Any, where: str) -> str | None:
-    """Where a boolean of the input became a number of the validated config (or ``None``).
+def _coerced(raw: Any, value: Any, where: str) -> tuple[str, str] | None:
+    """Where the input was coerced into another kind of number: ``(place, what it was)``.
 
-    pydantic's lax mode takes ``true`` for ``1``; a config should not.
+    pydantic's lax mode takes ``true`` for ``1``, and ``3.0`` or ``"3"`` for the integer 3;
+    a config should not. (A string for a float stays accepted: YAML 1.1 reads ``1e-3`` as
+    one.)
     """
+    number = isinstance(value, int | float) and not isinstance(value, bool)
     if isinstance(raw, bool):
-        return where if not isinstance(value, bool) and isinstance(value, int | float) else None
+        return (where, "a boolean (true/false)") if number else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(raw, float):
+            return where, f"a float ({raw!r})"
+        if isinstance(raw, str):
+            return where, f"a string ({short(raw, 30)})"
     if isinstance(raw, Mapping):
         for k, v in raw.items():
             if isinstance(value, BaseModel):
@@ -143,13 +168,13 @@ def _bools_as_numbers(raw: Any, value: Any, where: str) -> str | None:
                 sub = value.get(k)
             else:
                 return None
-            found = _bools_as_numbers(v, sub, f"{where}.{k}" if where else str(k))
+            found = _coerced(v, sub, f"{where}.{k}" if where else str(k))
             if found:
                 return found
     elif isinstance(raw, list | tuple) and isinstance(value, list | tuple):
         if len(raw) == len(value):
             for i, (r, v) in enumerate(zip(raw, value, strict=True)):
-                found = _bools_as_numbers(r, v, f"{where}[{i}]")
+                found = _coerced(r, v, f"{where}[{i}]")
                 if found:
                     return found
     return None
@@ -183,12 +208,11 @@ def validate_config(model: type[C], data: Mapping[str, Any], source: str = "conf
         config = model.model_validate(dict(data))
     except ValidationError as err:
         raise ConfigError(_describe_error(err, model, source)) from None
-    where = _bools_as_numbers(dict(data), config, "")
-    if where:
-        raise ConfigError(
-            f"{source}: {where} must be a number, got a boolean (true/false); write the "
-            "number itself"
-        )
+    found = _coerced(dict(data), config, "")
+    if found:
+        where, what = found
+        kind = "an integer" if "boolean" not in what else "a number"
+        raise ConfigError(f"{source}: {where} must be {kind}, got {what}; write the number itself")
     return config
 
 
@@ -219,6 +243,10 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             value = _load_yaml(raw)
         except yaml.YAMLError:
             value = raw
+        except ConfigError as err:
+            raise ConfigError(
+                f"--set {key if len(key) <= 60 else key[:57] + '...'}: {err}"
+            ) from None
         _check_size(value, f"--set {_short(key, 40)}")
         if value is None:
             value = NULL

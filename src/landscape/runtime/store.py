@@ -56,7 +56,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from .._errors import LandscapeError
+from .._errors import LandscapeError, short
 from ._locks import RunHeldError, _Hold, _lock_held, _pid_alive, _try_lock
 from ._schema import _RUN_SELECT, _SCHEMA
 from ._values import _atomic_write_npz, _jsonable, _safe_name, _to_numpy
@@ -257,14 +257,48 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         raise _cannot_open(path, err) from None
 
 
+def _probe(path: Path) -> bool:
+    """Whether ``path`` holds a landscape store (``False``: an empty database), read without
+    leaving anything behind: ``immutable`` (no ``-shm``/``-wal`` made, even for a WAL-mode
+    file) unless changes wait in a ``-wal`` file, which only a normal reader sees.
+
+    Raises:
+        LandscapeError: anything else (see :func:`_recognise`).
+    """
+    if path.stat().st_size == 0:
+        return False
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        conn = _connect_readonly(path)
+    else:
+        uri = f"file:{quote(str(path.absolute()))}?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise LandscapeError(
+                f"{path} is not a landscape run store (not an SQLite database: {err}); it was "
+                "left unchanged — give --store a new .db path"
+            ) from None
+    try:
+        return _recognise(conn, path)
+    finally:
+        conn.close()
+
+
 def _recognise(conn: sqlite3.Connection, path: Path) -> bool:
-    """Whether the database holds a landscape store (``False``: it is empty).
+    """Whether the database holds a landscape store (``False``: it is empty — no schema
+    object, no tag, no user version).
 
     Raises:
         LandscapeError: it holds anything else (another program's tables or tag).
     """
     try:
         app = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        objects = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+        ).fetchone()[0]
         names = [
             r[0]
             for r in conn.execute(
@@ -280,15 +314,20 @@ def _recognise(conn: sqlite3.Connection, path: Path) -> bool:
         raise LandscapeError(f"{path} is not a landscape run store ({err})") from None
     if app == APPLICATION_ID:
         return True
-    if app == 0 and not names:
+    if app == 0 and version == 0 and objects == 0:
         return False
     if app == 0 and set(names) == set(_COLUMNS) and all(columns[t] == _COLUMNS[t] for t in names):
         return True  # a store made before the tag
     shown = ", ".join(sorted(names)[:6]) or "no tables"
+    tags = "".join(
+        [
+            f", application id {app:#x}" if app else "",
+            f", user version {version}" if version else "",
+        ]
+    )
     raise LandscapeError(
-        f"{path} is not a landscape run store (an SQLite database with {shown}"
-        f"{'' if app == 0 else f', application id {app:#x}'}); it was left unchanged — give "
-        "--store a new .db path"
+        f"{path} is not a landscape run store (an SQLite database with {shown}{tags}); it "
+        "was left unchanged — give --store a new .db path"
     )
 
 
@@ -298,12 +337,18 @@ def _inside(root: Path, rel: str | os.PathLike, what: str) -> Path:
     Raises:
         LandscapeError: the path leaves ``root``.
     """
-    path = root / rel
+    text = str(rel)
     try:
-        inside = path.resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError):
+        path = root / rel
+        inside = (
+            text not in ("", ".")
+            and "\0" not in text
+            and path.resolve().is_relative_to(root.resolve())
+            and path.resolve() != root.resolve()
+        )
+    except (OSError, RuntimeError, ValueError):
         inside = False
-    if Path(rel).is_absolute() or not inside:
+    if not inside or Path(rel).is_absolute():
         raise LandscapeError(
             f"the run store names {what} {str(rel)!r} outside its folder {root}; it was not read"
         )
@@ -340,21 +385,13 @@ class Store:
         if self.readonly:
             if not exists:
                 raise LandscapeError(f"no run store at {self.path}")
+            ours = _probe(self.path)  # before a reader of a WAL file makes its -shm
             self._conn = _connect_readonly(self.path)
-            try:
-                _recognise(self._conn, self.path)
-            except BaseException:
-                self._conn.close()
-                raise
             self._conn.row_factory = sqlite3.Row
+            if not ours:  # an empty database reads as an empty store (temp tables, unwritten)
+                self._conn.executescript(_SCHEMA.replace("CREATE TABLE", "CREATE TEMP TABLE"))
             return
-        ours = False
-        if exists and self.path.stat().st_size > 0:  # look before writing anything
-            probe = _connect_readonly(self.path)
-            try:
-                ours = _recognise(probe, self.path)
-            finally:
-                probe.close()
+        ours = exists and _probe(self.path)  # look before writing anything
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -609,6 +646,10 @@ class Store:
             raise LandscapeError(
                 f"run id {run_id!r} is empty; give a run id or its first characters "
                 "(see `landscape runs list`)"
+            )
+        if len(run_id) > 200:  # no run id is this long (and LIKE would refuse the pattern)
+            raise LandscapeError(
+                f"no run with id {short(run_id, 40)} in {self.path}; see `landscape runs list`"
             )
         rows = self._conn.execute(
             _RUN_SELECT + " WHERE r.id=? OR r.id LIKE ? ESCAPE '\\' ORDER BY r.id",

@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 
 from ... import checkpoint
 from ..._errors import LandscapeError
+from ..._validate import check_file
 from ...connect import Profile, align_and_interpolate, find_path, interpolate
 from ...data import DatasetName
 from ...evaluate import Evaluator
@@ -148,8 +149,7 @@ class ConnectTask:
 def check(cfg: Config) -> None:
     """Both checkpoints exist; say (once, before the run) when their data records differ."""
     for path in (cfg.a, cfg.b):
-        if not Path(path).is_file():
-            raise LandscapeError(f"checkpoint not found: {path}")
+        check_file(path, "checkpoint")
     _, _, warning = evaluation_split(cfg, checkpoint.load(cfg.a).meta, checkpoint.load(cfg.b).meta)
     if warning is not None:
         warnings.warn(warning, UserWarning, stacklevel=2)

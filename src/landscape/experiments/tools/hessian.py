@@ -22,7 +22,7 @@ import torch
 from pydantic import Field, model_validator
 from torch import Tensor
 
-from ..._errors import LandscapeError
+from ..._validate import check_file
 from ...curvature import (
     HessianOperator,
     eigenpairs,
@@ -118,8 +118,7 @@ class HessianTask:
 
 def check(cfg: Config) -> None:
     """The checkpoint exists and fits the dataset: refused before a run is recorded."""
-    if not Path(cfg.checkpoint).is_file():
-        raise LandscapeError(f"checkpoint not found: {cfg.checkpoint}")
+    check_file(cfg.checkpoint, "checkpoint")
     _setup(cfg)
 
 

@@ -15,9 +15,9 @@ from pydantic import model_validator
 
 from ..lifecycle import Results, Summary
 from . import plane
-from .plane import draw, make_tasks, next_tasks, summarize
+from .plane import check, draw, make_tasks, next_tasks, summarize
 
-__all__ = ["NAME", "Config", "figures", "more_tasks", "reduce", "tasks"]
+__all__ = ["NAME", "Config", "check", "figures", "more_tasks", "reduce", "tasks"]
 
 NAME = "line"
 TASKS_LABEL = "direction"

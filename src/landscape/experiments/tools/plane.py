@@ -33,6 +33,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from ..._errors import LandscapeError
+from ..._validate import check_file
 from ...data import DatasetName
 from ...params import stack
 from ...runtime.store import task_key
@@ -210,11 +211,18 @@ def _setup(cfg: Config):
 def check(cfg: Config) -> None:
     """Every checkpoint named exists and the data fits, before a run is recorded."""
     for path in (cfg.checkpoint, cfg.second, cfg.third):
-        if path is not None and not Path(path).is_file():
-            raise LandscapeError(f"checkpoint not found: {path}")
+        if path is not None:
+            check_file(path, "checkpoint")
     if cfg.trajectory is not None and not Path(cfg.trajectory).is_dir():
         raise LandscapeError(f"trajectory folder not found: {cfg.trajectory}")
-    _setup(cfg)
+    la, _ = _setup(cfg)
+    if cfg.bn == "recompute" and not any(
+        isinstance(m, torch.nn.modules.batchnorm._NormBase) for m in la.model.module.modules()
+    ):
+        raise LandscapeError(
+            f"--bn recompute does nothing here: {Path(cfg.checkpoint).name} has no BatchNorm "
+            "layer whose statistics could be re-estimated"
+        )
 
 
 def _same(la, other: dict, path: str) -> dict:
@@ -375,16 +383,26 @@ def surfaces_of(cfg: Config, results: Results) -> tuple[dict, list[Surface]]:
 
 def curvature_fraction(loss: np.ndarray) -> float:
     """Fraction of interior grid points where the 2×2 finite-difference Hessian of the
-    surface has a negative eigenvalue (the surface curves down), NaN without interior."""
+    surface has a negative eigenvalue (the surface curves down), NaN without interior.
+
+    Points whose 3×3 stencil holds a NaN or inf loss are left out (NaN if none is left)."""
     z = np.asarray(loss, dtype=np.float64)
     if z.ndim != 2 or min(z.shape) < 3:
         return float("nan")
-    zaa = z[2:, 1:-1] - 2 * z[1:-1, 1:-1] + z[:-2, 1:-1]
-    zbb = z[1:-1, 2:] - 2 * z[1:-1, 1:-1] + z[1:-1, :-2]
-    zab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / 4
-    lam_min = (zaa + zbb) / 2 - np.sqrt(((zaa - zbb) / 2) ** 2 + zab**2)
-    scale = max(np.abs(z).max(), 1e-300)
-    return float(np.mean(lam_min < -1e-9 * scale))
+    with np.errstate(invalid="ignore", over="ignore"):
+        zaa = z[2:, 1:-1] - 2 * z[1:-1, 1:-1] + z[:-2, 1:-1]
+        zbb = z[1:-1, 2:] - 2 * z[1:-1, 1:-1] + z[1:-1, :-2]
+        zab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / 4
+        lam_min = (zaa + zbb) / 2 - np.sqrt(((zaa - zbb) / 2) ** 2 + zab**2)
+    finite = np.isfinite(z)
+    ok = np.ones_like(lam_min, dtype=bool)
+    for da in (0, 1, 2):
+        for db in (0, 1, 2):
+            ok &= finite[da : da + z.shape[0] - 2, db : db + z.shape[1] - 2]
+    if not ok.any():
+        return float("nan")
+    scale = max(np.abs(z[finite]).max(), 1e-300)
+    return float(np.mean(lam_min[ok] < -1e-9 * scale))
 
 
 def level_row(s: Surface) -> dict:
@@ -396,13 +414,15 @@ def level_row(s: Surface) -> dict:
         edge = float(np.mean([z[0, mid], z[-1, mid], z[mid, 0], z[mid, -1]]))
     else:
         edge = float(np.mean([z[0], z[-1]]))
+    finite = z[np.isfinite(z)]
     row = {
         "range": s.meta["range"],
         "steps": len(s.alpha),
         "loss at centre": centre,
-        "min loss": float(np.nanmin(z)),
-        "max loss": float(np.nanmax(z)),
+        "min loss": float(finite.min()),  # over the finite points (check_defined: some are)
+        "max loss": float(finite.max()),
         "mean loss at edge (axes)": edge,
+        "non-finite points": int(z.size - finite.size),
     }
     if z.ndim == 2:
         row["fraction curving down"] = curvature_fraction(z)
