@@ -43,6 +43,22 @@ class Quadratic(nn.Module):
         return x * x
 
 
+#: parameterless activation modules that act elementwise (they commute with any permutation
+#: of units, and a Linear chain can be expanded through them): what the surface grid's
+#: chain expansion and weight matching both accept
+ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.Identity,
+    Quadratic,
+)
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,

@@ -127,7 +127,7 @@ class Adam:
             and 0 <= self.beta1 < 1
             and 0 <= self.beta2 < 1
             and _finite_positive(self.eps)
-            and 0 <= getattr(self, "weight_decay", 0.0) < math.inf
+            and 0 <= self.weight_decay < math.inf
         ):
             raise LandscapeError(
                 f"Adam needs lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got lr={self.lr}, "

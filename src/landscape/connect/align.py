@@ -495,38 +495,30 @@ def _weight_matching_cnn(a, b, spec, max_sweeps: int, seed: int, restarts: int) 
     )
 
 
-#: parameterless modules that act elementwise (so they commute with a permutation of units)
-_ELEMENTWISE: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
+#: beyond :data:`landscape.models.ELEMENTWISE`, modules that commute with a permutation of
+#: units here (Flatten and Dropout are the identity on an MLP's (N, F) rows in eval mode)
+_ALSO_ELEMENTWISE: tuple[type[nn.Module], ...] = (
     nn.ReLU6,
-    nn.LeakyReLU,
     nn.PReLU,
-    nn.ELU,
     nn.SELU,
     nn.CELU,
-    nn.GELU,
-    nn.SiLU,
     nn.Mish,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Softplus,
     nn.Hardtanh,
     nn.Hardswish,
     nn.Hardsigmoid,
     nn.Tanhshrink,
     nn.Softsign,
-    nn.Identity,
     nn.Flatten,
     nn.Dropout,
 )
 
 
 def _elementwise(module: nn.Module) -> bool:
-    from ..models import Quadratic
+    from ..models import ELEMENTWISE
 
     if isinstance(module, nn.PReLU):  # one slope per channel would need permuting too
         return module.num_parameters == 1
-    return isinstance(module, (*_ELEMENTWISE, Quadratic))
+    return isinstance(module, (*ELEMENTWISE, *_ALSO_ELEMENTWISE))
 
 
 def _module_of(model: object) -> nn.Module:
@@ -624,24 +616,15 @@ def _check_order(module: nn.Module, chain: list[Layer]) -> None:
         )
 
 
-def _check_inputs(model: nn.Module, inputs: object, first: Tensor, spec: object) -> Tensor:
+def _check_inputs(inputs: object, first: Tensor, spec: object) -> Tensor:
     """The rows to check the function on: the user's, else Gaussian inputs of the right width."""
-    from .._validate import is_batch
+    from ..functional import iter_chunks
 
     if inputs is not None:
         if isinstance(inputs, Tensor):
             x = inputs
-        elif is_batch(inputs):
-            x = inputs[0]
-        else:
-            try:
-                batch = next(iter(inputs))  # a DataLoader or any iterable of (x, y) batches
-            except (TypeError, StopIteration):
-                raise LandscapeError(
-                    "inputs must be a tensor, an (x, y) batch or an iterable of batches, "
-                    f"got {type(inputs).__name__}"
-                ) from None
-            x = batch[0] if is_batch(batch) else batch
+        else:  # an (x, y) batch or an iterable of them (a DataLoader): its first chunk
+            x = next(iter_chunks(inputs), (None, None))[0]
         if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[0] == 0:
             raise LandscapeError("inputs for the function check must be a non-empty batch")
         return x[:256]
@@ -686,7 +669,7 @@ OUTPUT_TOLERANCE = 1e-9
 
 
 def _verified(alignment: Alignment, model, b, inputs, first: Tensor, spec) -> Alignment:
-    x = _check_inputs(_module_of(model), inputs, first, spec)
+    x = _check_inputs(inputs, first, spec)
     change = _output_change(model, b, alignment.params, x)
     if not change <= OUTPUT_TOLERANCE:
         raise LandscapeError(

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field, field_validator, model_validator
 
-from .._errors import CheckpointError, LandscapeError, check_choice
+from .._errors import CheckpointError, LandscapeError, check_choice, short
 from .._validate import MAX_SEED
 from ..runtime.config import StrictModel, load_config, read_yaml
 
@@ -25,8 +25,6 @@ __all__ = [
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-#: largest seed a config may ask for (every RNG in numpy and torch takes it; fits SQLite)
 
 
 class ExperimentConfig(StrictModel):
@@ -105,9 +103,11 @@ def data_folder_rules(
 ) -> dict[str, tuple[bool, str]]:
     """The :func:`refuse_unused` rules of the dataset-folder options for ``--data data``."""
     files = ", ".join(FILE_DATASETS)
-    when = f"to --data {files} (read from files), not to {data or 'no --data'}"
-    if data is None:
-        when = f"with --data {files} (read from files); here no --data is given"
+    when = (
+        f"to --data {files} (read from files), not to {data}"
+        if data is not None
+        else f"with --data {files} (read from files); here no --data is given"
+    )
     rules = {f: (data in FILE_DATASETS, when) for f in folders}
     if "data_dir" in folders and "mnist_dir" in folders:
         rules["mnist_dir"] = (
@@ -115,6 +115,16 @@ def data_folder_rules(
             "to --data mnist only (the older name of --data-dir for MNIST)",
         )
     return rules
+
+
+def one_data_folder(data_dir: str | None, mnist_dir: str | None) -> None:
+    """``data_dir`` and its older name ``mnist_dir`` are not both given.
+
+    Raises:
+        ValueError: both are (for a config's ``model_validator``).
+    """
+    if data_dir and mnist_dir:
+        raise ValueError("give the data folder once: data_dir (mnist_dir is its old name)")
 
 
 def torch_dtype(name: str) -> torch.dtype:
@@ -270,15 +280,10 @@ def _meta_seed(path: str | os.PathLike, value: Any) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise CheckpointError(
-            f"{path}: meta data.seed={_short(value)} is not an integer in 0..{MAX_SEED}; "
+            f"{path}: meta data.seed={short(value, 40)} is not an integer in 0..{MAX_SEED}; "
             "fix the checkpoint's meta (it sets the dataset's train/test split)"
         )
     return value
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def preset(name: str, size: Literal["quick", "full"]) -> dict[str, Any]:

@@ -63,13 +63,8 @@ def _figure(folder: Path, name: str, caption: str) -> dict[str, str] | None:
 
     path = _inside(folder, name, "a figure")
     fig = {"name": name, "caption": caption, "png": "", "html": ""}
-    try:
-        png = path if path.suffix == ".png" else path.with_suffix(".png")
-    except ValueError:
-        raise LandscapeError(
-            f"the run store names a figure {name!r} that is no file name"
-        ) from None
-    png = _inside(folder, png.relative_to(folder), "a figure")
+    png = path if path.suffix == ".png" else path.with_suffix(".png")
+    png = _inside(folder, png.relative_to(folder), "a figure")  # (a link may lead out)
     if png.is_file():
         fig["png"] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
     if path.suffix == ".html" and path.is_file():

@@ -9,11 +9,12 @@ rejected).
 
 Typing is strict where a slip would go unnoticed: a boolean is never taken for a number
 (``k_max=true`` is an error, not 1; nor is ``3.0`` or ``"3"`` taken for an integer), a
-YAML mapping may not repeat a key, and the same key
-may not be given twice (in two ``--set`` options, or by a flag and a ``--set``). Input is
-bounded before it is used: a config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a
-config that expands (through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values
-is refused before validation; messages echo at most a short ``repr`` of a value.
+YAML mapping may not repeat a key, and the same key may not be given twice (in two
+``--set`` options, or by a flag and a ``--set``). Input is bounded before it is used: a
+config file over :data:`MAX_CONFIG_BYTES` is refused unread, and a config that expands
+(through YAML aliases) to more than :data:`MAX_CONFIG_VALUES` values, or nests deeper than
+:data:`MAX_CONFIG_DEPTH`, is refused before validation; messages echo at most a short
+``repr`` of a value.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def _loc(parts: Sequence[Any]) -> str:
     return out
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    return short(value, limit)
+def _clip(text: str, limit: int = 60) -> str:
+    """A key as the user wrote it, cut to ``limit`` characters (a key can be any length)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_size(data: Any, source: str, limit: int = MAX_CONFIG_VALUES) -> None:
@@ -120,7 +122,7 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
         try:
             if key in seen:
                 raise ConfigError(
-                    f"key {_short(key)} is given twice (lines {seen[key] + 1} and "
+                    f"key {short(key)} is given twice (lines {seen[key] + 1} and "
                     f"{key_node.start_mark.line + 1}); keep one"
                 )
             seen[key] = key_node.start_mark.line
@@ -183,7 +185,7 @@ def _coerced(raw: Any, value: Any, where: str) -> tuple[str, str] | None:
 def _describe_error(err: ValidationError, model: type[BaseModel], source: str) -> str:
     e = err.errors()[0]
     loc = _loc(e["loc"])
-    loc = loc if len(loc) <= 60 else loc[:57] + "..."  # a key can be as long as a user likes
+    loc = _clip(loc)
     if e["type"] == "extra_forbidden":
         allowed = ", ".join(model.model_fields)
         return f"{source}: unknown key '{loc}' (allowed: {allowed})"
@@ -191,7 +193,7 @@ def _describe_error(err: ValidationError, model: type[BaseModel], source: str) -
     if e["type"] == "finite_number":
         msg = "must be a finite number (inf and nan are not allowed)"
     got = e.get("input")
-    got_s = "" if isinstance(got, dict) else f" (got {_short(got)})"
+    got_s = "" if isinstance(got, dict) else f" (got {short(got)})"
     where = f"{loc}: " if loc else ""
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return " ".join(f"{source}: {where}{msg}{got_s}{more}".split())
@@ -229,25 +231,23 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"override {_short(item)} must look like key=value")
+            raise ConfigError(f"override {short(item)} must look like key=value")
         key, raw = item.split("=", 1)
         key = key.strip().replace("-", "_")
         if not key or any(not p for p in key.split(".")):
-            raise ConfigError(f"override {_short(item)} has no key; write key=value, e.g. lr=0.1")
+            raise ConfigError(f"override {short(item)} has no key; write key=value, e.g. lr=0.1")
         if not raw.strip():
             raise ConfigError(
-                f"override {_short(item)} has no value; write {_short(key, 40)}=VALUE "
-                f"(or {_short(key, 40)}=null to clear an optional setting)"
+                f"override {short(item)} has no value; write {short(key, 40)}=VALUE "
+                f"(or {short(key, 40)}=null to clear an optional setting)"
             )
         try:
             value = _load_yaml(raw)
         except yaml.YAMLError:
             value = raw
         except ConfigError as err:
-            raise ConfigError(
-                f"--set {key if len(key) <= 60 else key[:57] + '...'}: {err}"
-            ) from None
-        _check_size(value, f"--set {_short(key, 40)}")
+            raise ConfigError(f"--set {_clip(key)}: {err}") from None
+        _check_size(value, f"--set {short(key, 40)}")
         if value is None:
             value = NULL
         node = out
@@ -257,9 +257,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 raise ConfigError(f"--set gives {'.'.join(parts[: i + 1])} twice; keep one")
         if parts[-1] in node:
-            raise ConfigError(
-                f"--set gives {key if len(key) <= 60 else key[:57] + '...'} twice; keep one"
-            )
+            raise ConfigError(f"--set gives {_clip(key)} twice; keep one")
         node[parts[-1]] = value
     return out
 
@@ -276,8 +274,8 @@ def merge_flags(overrides: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[
             continue
         if k in merged:
             raise ConfigError(
-                f"{k} is given twice: by its flag (--{k.replace('_', '-')} {_short(v, 40)}) "
-                f"and by --set {k}={_short(merged[k], 40)}; keep one"
+                f"{k} is given twice: by its flag (--{k.replace('_', '-')} {short(v, 40)}) "
+                f"and by --set {k}={short(merged[k], 40)}; keep one"
             )
         merged[k] = v
     return merged

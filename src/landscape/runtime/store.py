@@ -571,10 +571,8 @@ class Store:
                         os.getpid(),
                     ),
                 )
-                made = self.root / run_id
-                made_now = not made.exists()
+                made = None if (self.root / run_id).exists() else self.root / run_id
                 self.folder(run_id)
-                made = made if made_now else None
                 fd = self._take(run_id, socket.gethostname(), os.getpid())
             attempt = self._open_attempt(run_id, now)
             self._conn.execute("COMMIT")

@@ -508,17 +508,6 @@ def _first_products(fm, c0, vs, layer, x):
 # ---------------------------------------------------------------- chains of Linear layers
 
 #: parameter-free modules that act on each entry (so on any leading shape) of their input
-_ELEMENTWISE = (
-    nn.ReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.GELU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SiLU,
-    nn.Softplus,
-    nn.Identity,
-)
 #: floats of one pass's scaled inputs ``(P·n, (K+1)·in)`` in the expanded evaluation
 _EXPAND_ELEMENTS = 3 * 2**18
 #: floats of one block of rows' activations when a chain's points go one by one
@@ -528,9 +517,9 @@ Step = tuple[str, Any]  # ("linear", (prefix, module)) or ("fn", callable on (�
 
 
 def _elementwise(m: nn.Module) -> bool:
-    from ..models import Quadratic
+    from ..models import ELEMENTWISE
 
-    return type(m) in _ELEMENTWISE or type(m) is Quadratic
+    return type(m) in ELEMENTWISE
 
 
 def _linear_chain(fm: FunctionalModel) -> list[Step] | None:

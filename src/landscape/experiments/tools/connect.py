@@ -47,6 +47,7 @@ from .._base import (
     data_folder_rules,
     data_options,
     load_checkpoint_with_data,
+    one_data_folder,
     refuse_unused,
     torch_dtype,
 )
@@ -92,8 +93,7 @@ class Config(ExperimentConfig):
                 "max_beads": (self.method in ("dss", "dss-constrained"), "to the DSS methods"),
             },
         )
-        if self.data_dir and self.mnist_dir:
-            raise ValueError("give the data folder once: data_dir (mnist_dir is its old name)")
+        one_data_folder(self.data_dir, self.mnist_dir)
         return self
 
 

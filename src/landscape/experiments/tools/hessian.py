@@ -39,6 +39,7 @@ from .._base import (
     ExperimentConfig,
     data_folder_rules,
     load_checkpoint_with_data,
+    one_data_folder,
     refuse_unused,
     torch_dtype,
 )
@@ -97,8 +98,7 @@ class Config(ExperimentConfig):
                 "exact_max_params": (self.index or eig, "with --index, --top or bottom"),
             },
         )
-        if self.data_dir and self.mnist_dir:
-            raise ValueError("give the data folder once: data_dir (mnist_dir is its old name)")
+        one_data_folder(self.data_dir, self.mnist_dir)
         return self
 
 

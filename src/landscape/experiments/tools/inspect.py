@@ -2,10 +2,9 @@
 
 The table lists every tensor — parameters and buffers — (shape, size, dtype, L2 norm:
 integer tensors in float64, booleans without one) under the architecture and parameter
-count; with ``--data`` a second
-table gives the dataset-mean loss, accuracy and error on the train and test splits
-(accumulated in at least float32, whatever the checkpoint's dtype). A recorded run like
-the others, so a past inspection can be shown again.
+count; with ``--data`` a second table gives the dataset-mean loss, accuracy and error on
+the train and test splits (accumulated in at least float32, whatever the checkpoint's
+dtype). A recorded run like the others, so a past inspection can be shown again.
 """
 
 from __future__ import annotations

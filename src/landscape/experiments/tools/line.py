@@ -26,17 +26,12 @@ MORE_LABEL = "line points"
 
 class Config(plane.Config):
     """The options of ``landscape plane``, one direction: no second to orthogonalise, no
-    third model."""
+    three-model plane (plane's rules then refuse ``second`` and ``third``)."""
 
     @model_validator(mode="after")
     def _one_direction(self) -> Config:
-        for name, why in (
-            ("orthogonalize", "a line has one direction"),
-            ("second", "--directions three makes a plane"),
-            ("third", "--directions three makes a plane"),
-        ):
-            if getattr(self, name) not in (None, False):
-                raise ValueError(f"{name} does nothing for a line: {why}")
+        if self.orthogonalize:
+            raise ValueError("orthogonalize does nothing for a line: a line has one direction")
         if self.directions == "three":
             raise ValueError("directions 'three' makes a plane; use landscape plane")
         return self

@@ -435,17 +435,16 @@ def summarize(experiment: str, cfg: Config, results: Results) -> Summary:
     from ... import checkpoint
 
     d, surfaces = surfaces_of(cfg, results)
-    bad = []
     for s in surfaces:
         check_defined(s.loss)
-        n_bad = int(np.size(s.loss) - np.isfinite(s.loss).sum())
-        if n_bad:
-            r = s.meta.get("range", cfg.ranges[0])
-            bad.append(
-                f"note: {n_bad} of {np.size(s.loss)} points at range {r:g} have a NaN or inf "
-                "loss (the model overflows there); they are left out of the picture's levels"
-            )
     rows = [level_row(s) for s in surfaces]
+    bad = [
+        f"note: {r['non-finite points']} of {np.size(s.loss)} points at range {r['range']:g} "
+        "have a NaN or inf loss (the model overflows there); they are left out of the "
+        "picture's levels"
+        for r, s in zip(rows, surfaces, strict=True)
+        if r["non-finite points"]
+    ]
     info = [
         {"quantity": "parameters P", "value": d["num_params"]},
         {"quantity": "samples", "value": d["samples"]},
